@@ -1,0 +1,101 @@
+"""Reading checkpoints safely and writing files atomically.
+
+A checkpoint can come from anyone, so it is only ever read with ``weights_only=True``: a
+pickle that would run code is refused before anything in it executes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+
+from neuralkg_distil.errors import CheckpointError
+
+CONFIG_KEY = "neuralkg_distil"  # where our checkpoints keep the specs that rebuild their models
+FORMAT_VERSION = 1
+
+
+def read_checkpoint(path: str | os.PathLike, what: str = "checkpoint") -> Dict[str, Any]:
+    """Load a checkpoint's dict on the CPU without unpickling code; one-line errors otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{what} not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{what} {path} is empty")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        detail = str(exc).strip().splitlines()
+        reason = next((line for line in detail if "GLOBAL" in line or "Unsupported" in line), detail[0] if detail else "")
+        raise CheckpointError(
+            f"{what} {path} holds pickled objects that are not plain tensors or containers; refusing "
+            f"to load it (it could run code): {reason.strip()}"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{what} {path} is truncated or not a PyTorch checkpoint ({first})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{what} {path} holds a {type(data).__name__}, expected a checkpoint dict")
+    return data
+
+
+def state_dict_of(checkpoint: Dict[str, Any], prefix: str, path: str | os.PathLike, what: str) -> Dict[str, torch.Tensor]:
+    """The sub-state-dict under ``prefix`` (e.g. ``model.``), from a Lightning or a plain state dict."""
+    state = checkpoint.get("state_dict", checkpoint)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{what} {path} has no state_dict")
+    sub = {k[len(prefix):]: v for k, v in state.items() if isinstance(k, str) and k.startswith(prefix)}
+    if not sub:
+        found = sorted({k.split(".", 1)[0] + "." for k in state if isinstance(k, str)})
+        raise CheckpointError(
+            f"{what} {path} has no weights under {prefix!r} (found prefixes: {', '.join(found) or 'none'})"
+        )
+    return sub
+
+
+def config_of(checkpoint: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Our saved run config, or None for a checkpoint NeuralKG wrote."""
+    config = checkpoint.get(CONFIG_KEY)
+    return config if isinstance(config, dict) else None
+
+
+def _atomic(path: Path, write) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """torch.save to a temporary file beside ``path``, then rename: a crash never leaves half a file."""
+    return _atomic(Path(path), lambda handle: torch.save(obj, handle))
+
+
+def atomic_write_json(data: Any, path: str | os.PathLike) -> Path:
+    """Write JSON atomically (temporary file + rename)."""
+    text = json.dumps(data, indent=2, sort_keys=True).encode()
+    return _atomic(Path(path), lambda handle: handle.write(text + b"\n"))
+
+
+def dictionary_checksum(data_path: str | os.PathLike) -> str:
+    """SHA-256 of entities.dict + relations.dict: two graphs with other id numbering differ here."""
+    digest = hashlib.sha256()
+    for name in ("entities.dict", "relations.dict"):
+        digest.update((Path(data_path) / name).read_bytes())
+    return digest.hexdigest()

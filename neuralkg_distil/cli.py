@@ -1,0 +1,262 @@
+"""Command line: NeuralKG's flags plus the distillation group; pretraining and distillation runs.
+
+``neuralkg-distil [FLAGS]`` (and ``python main.py [FLAGS]``) trains: with NeuralKG's
+``KGELitModel`` it pretrains a model (a teacher, or a directly trained student); with
+``KGDistillLitModel`` it runs distillation stage 1 or 2. Sub-commands: ``demo`` (the whole
+pipeline on a generated graph), ``fetch-data`` and ``generate-graph``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from neuralkg_distil.errors import ConfigError, DatasetError, DistilError
+
+log = logging.getLogger("neuralkg_distil")
+
+RESULTS_FILE = "results.json"
+
+
+def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The flags neuralkg-distil adds to NeuralKG's parser."""
+    group = parser.add_argument_group("Distillation Args")
+    group.add_argument("--teacher_ckpt", default=None, type=str, help="Pretrained teacher checkpoint (NeuralKG or ours).")
+    group.add_argument("--teacher_dim", default=None, type=int, help="Teacher dimension; inferred from the checkpoint, checked if given.")
+    group.add_argument("--teacher_model", default=None, type=str, help="Teacher model class; default: --model_name.")
+    group.add_argument("--stage", default=1, type=int, choices=(1, 2), help="Distillation stage: 1 (teacher frozen) or 2 (teacher unfrozen).")
+    group.add_argument("--stage2", default=False, action="store_true", help="Same as --stage 2 (the reference code's flag).")
+    group.add_argument("--student_ckpt", default=None, type=str, help="Stage 2's start; default: <run_dir>/stage1/best.ckpt.")
+    group.add_argument("--alpha", default=0.5, type=float, help="Student's soft-label weight in [0, 1] (fixed weighting).")
+    group.add_argument("--beta", default=0.5, type=float, help="Teacher's soft-label weight in [0, 1] in stage 2 (fixed weighting).")
+    group.add_argument("--soft_weighting", default=None, choices=("fixed", "adaptive"), help="fixed alpha/beta, or DualDE's learnable per-triple weights; default: the loss's own (DistilE fixed, DualDE adaptive).")
+    group.add_argument("--structure_weight", default=0.0, type=float, help="Weight of DualDE's structure soft label (angle and length ratio); 0 disables it.")
+    group.add_argument("--distil_family", default="auto", choices=("auto", "margin", "ce"), help="DistilE's loss family (margin or ce); auto picks it from the model. (Not --loss_family: NeuralKG scripts abbreviate --loss_name as --loss.)")
+    group.add_argument("--rank_margin", default=1.0, type=float, help="gamma of the margin ranking loss (margin family).")
+    group.add_argument("--run_dir", default=None, type=str, help="Run folder; default: <output_dir>/<dataset>/<model>_<dim>[_distil].")
+    group.add_argument("--output_dir", default="output", type=str, help="Parent of the default run folders.")
+    group.add_argument("--overwrite", default=False, action="store_true", help="Replace an earlier run's results in the same folder.")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """NeuralKG 1.0.21's ``setup_parser()`` (same flags, same defaults) plus our group."""
+    from neuralkg.utils import setup_parser
+
+    parser = setup_parser()
+    parser.prog = "neuralkg-distil"
+    parser.description = "Distil a large knowledge-graph embedding into a small one (NeuralKG plugin)."
+    parser.epilog = "Sub-commands: demo, fetch-data, generate-graph (each with --help)."
+    return add_distillation_args(parser)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    return build_parser().parse_args(list(argv) if argv is not None else None)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    for name in ("alpha", "beta"):
+        value = getattr(args, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"--{name} must lie in [0, 1], got {value}")
+    for name in ("num_neg", "eval_bs", "emb_dim"):
+        if getattr(args, name) <= 0:
+            raise ConfigError(f"--{name} must be positive, got {getattr(args, name)}")
+    if args.train_bs < 0 or args.num_batches < 0:
+        raise ConfigError("--train_bs and --num_batches must not be negative")
+    if args.train_bs == 0 and args.num_batches == 0:
+        raise ConfigError("set the training batch size: --train_bs N (or --num_batches N)")
+    if args.max_epochs is not None and args.max_epochs <= 0:
+        raise ConfigError(f"--max_epochs must be positive, got {args.max_epochs}")
+
+
+def _check_data_path(path: str) -> None:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise DatasetError(f"dataset folder not found: {folder} (--data_path; fetch one with 'neuralkg-distil fetch-data')")
+    for name in ("entities.dict", "relations.dict", "train.txt", "valid.txt", "test.txt"):
+        if not (folder / name).is_file():
+            raise DatasetError(f"dataset file missing: {folder / name}")
+
+
+def _resolve(namespace: str, name: str, flag: str) -> type:
+    import importlib
+
+    from neuralkg_distil.registry import available_names
+
+    module = importlib.import_module(f"neuralkg.{namespace}")
+    cls = getattr(module, name, None)
+    if not isinstance(cls, type):
+        raise ConfigError(f"unknown {flag} {name!r}; valid: {', '.join(available_names(namespace))}")
+    return cls
+
+
+def _prepare_stage_dir(stage_dir: Path, overwrite: bool) -> None:
+    """Refuse to overwrite an earlier run's outputs unless asked; clear them when asked."""
+    earlier = [p for p in (stage_dir / RESULTS_FILE, stage_dir / "best.ckpt", stage_dir / "last.ckpt") if p.exists()]
+    if earlier and not overwrite:
+        raise ConfigError(f"{stage_dir} already holds an earlier run ({earlier[0].name}); pass --overwrite or another --run_dir")
+    if earlier:
+        for path in stage_dir.glob("*.ckpt"):
+            path.unlink()
+        (stage_dir / RESULTS_FILE).unlink(missing_ok=True)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+
+
+def train(args: argparse.Namespace) -> Dict[str, Any]:
+    """Run one pretraining or distillation stage end to end; returns the results dict it saves."""
+    import copy
+
+    import pytorch_lightning as pl
+    import torch
+
+    from neuralkg_distil.callbacks import RunConfigCallback
+    from neuralkg_distil.checkpoints import atomic_write_json, dictionary_checksum, read_checkpoint
+    from neuralkg_distil.evaluation import FilterIndex, RankingEvaluator
+    from neuralkg_distil.lit_model import KGDistillLitModel
+    from neuralkg_distil.models import ModelSpec, build_model, model_args, parameter_count
+    from neuralkg_distil.reporting import format_results
+    from neuralkg_distil.stage_models import build_stage_models, default_run_dir, stage_of
+
+    started = time.time()
+    _check_flags(args)
+    _check_data_path(args.data_path)
+    litmodel_class = _resolve("lit_model", args.litmodel_name, "--litmodel_name")
+    distil = issubclass(litmodel_class, KGDistillLitModel)
+    stage = stage_of(args) if distil else None
+    run_dir = default_run_dir(args, distil)
+    stage_dir = run_dir / (f"stage{stage}" if distil else "pretrain")
+    _prepare_stage_dir(stage_dir, args.overwrite)
+
+    pl.seed_everything(args.seed, workers=True)
+    # NeuralKG's samplers write num_ent/num_rel into the args they get: give them a copy.
+    data_args = copy.copy(args)
+    sampler = _resolve("data", args.train_sampler_class, "--train_sampler_class")(data_args)
+    test_sampler = _resolve("data", args.test_sampler_class, "--test_sampler_class")(sampler)
+    datamodule = _resolve("data", args.data_class, "--data_class")(data_args, sampler, test_sampler)
+    num_ent, num_rel = len(sampler.ent2id), len(sampler.rel2id)
+    checksum = dictionary_checksum(args.data_path)
+    margs = argparse.Namespace(**{**vars(args), "num_ent": num_ent, "num_rel": num_rel})
+
+    if distil:
+        stage_models = build_stage_models(margs, num_ent, num_rel, checksum)
+        lit = litmodel_class(stage_models.student, margs, stage_models, dataset_checksum=checksum)
+        specs = {"model": stage_models.student_spec, "teacher": stage_models.teacher_spec}
+        config = None
+        if stage_models.student_spec.emb_dim >= stage_models.teacher_spec.emb_dim:
+            warnings.warn(
+                f"student dimension {stage_models.student_spec.emb_dim} is not smaller than the teacher's "
+                f"{stage_models.teacher_spec.emb_dim}: nothing is compressed"
+            )
+    else:
+        spec = ModelSpec.from_args(args, num_ent, num_rel)
+        model = build_model(spec, margs)
+        lit = litmodel_class(model, model_args(spec, margs))
+        specs = {"model": spec}
+        config = {"kind": "pretrain", "models": {"model": spec.to_dict()}, "dataset_checksum": checksum}
+
+    checkpoint_cb = pl.callbacks.ModelCheckpoint(
+        dirpath=str(stage_dir), filename="best", monitor="Eval|mrr", mode="max", save_top_k=1, save_last=True,
+        save_weights_only=False,
+    )
+    callbacks: List[pl.Callback] = [
+        checkpoint_cb,
+        pl.callbacks.EarlyStopping(
+            monitor="Eval|mrr", mode="max", patience=args.early_stop_patience, check_on_train_epoch_end=False
+        ),
+    ]
+    if config is not None:
+        callbacks.append(RunConfigCallback(config))
+    if args.use_wandb:
+        name = "_".join(str(x) for x in (args.model_name, Path(args.data_path).name, args.emb_dim, stage_dir.name))
+        logger: Any = pl.loggers.WandbLogger(name=name, project=os.environ.get("WANDB_PROJECT", "neuralkg-distil"), save_dir=str(run_dir))
+        logger.log_hyperparams({k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))})
+    else:
+        logger = pl.loggers.CSVLogger(save_dir=str(run_dir), name="logs", version=stage_dir.name)
+    trainer = pl.Trainer.from_argparse_args(
+        args,
+        callbacks=callbacks,
+        logger=logger,
+        default_root_dir=str(run_dir),
+        accelerator=args.accelerator or "auto",
+        devices=args.devices or 1,
+        check_val_every_n_epoch=args.check_per_epoch,
+    )
+    if not args.test_only:
+        trainer.fit(lit, datamodule=datamodule)
+        best = checkpoint_cb.best_model_path or checkpoint_cb.last_model_path
+    else:
+        best = args.checkpoint_dir
+        if not best:
+            raise ConfigError("--test_only needs --checkpoint_dir PATH (the checkpoint to test)")
+    if best:
+        state = read_checkpoint(best, "checkpoint")["state_dict"]
+        lit.load_state_dict(state, strict=False)
+
+    # Final numbers come from our evaluator for every model, so teacher and student compare fairly.
+    triples = torch.tensor(sorted(sampler.get_all_true_triples()), dtype=torch.long)
+    evaluator = RankingEvaluator(FilterIndex.from_triples(triples, num_ent, num_rel), hits=tuple(args.calc_hits))
+    device = lit.device
+    test = torch.tensor(sampler.test_triples, dtype=torch.long, device=device)
+    valid = torch.tensor(sampler.valid_triples, dtype=torch.long, device=device)
+    results: Dict[str, Any] = {
+        "kind": "distil" if distil else "pretrain",
+        "stage": stage,
+        "dataset": str(args.data_path),
+        "run_dir": str(run_dir),
+        "checkpoint": str(best) if best else None,
+        "epochs": trainer.current_epoch,
+        "seed": args.seed,
+        "models": {},
+    }
+    for role, spec in specs.items():
+        model = getattr(lit, role).eval()  # the lit model's instance: trained, then reloaded from the best checkpoint
+        results["models"][role] = {
+            **spec.to_dict(),
+            "params": parameter_count(model),
+            "valid": evaluator.evaluate(model, valid),
+            "test": evaluator.evaluate(model, test, progress=True),
+        }
+    results["wall_time_s"] = round(time.time() - started, 2)
+    atomic_write_json(results, stage_dir / RESULTS_FILE)
+    print(format_results(results))
+    print(f"results written to {stage_dir / RESULTS_FILE}")
+    return results
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``neuralkg-distil`` and ``main.py``; exit code 2 with one line on bad input."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        if argv and argv[0] == "demo":
+            from neuralkg_distil.demo import main as demo_main
+
+            return demo_main(argv[1:])
+        if argv and argv[0] == "fetch-data":
+            from neuralkg_distil.data.fetch import main as fetch_main
+
+            return fetch_main(argv[1:])
+        if argv and argv[0] == "generate-graph":
+            from neuralkg_distil.data.synthetic import main as synth_main
+
+            return synth_main(argv[1:])
+        import neuralkg_distil  # noqa: F401  (registers our classes before the flags are resolved)
+
+        train(parse_args(argv))
+        return 0
+    except DistilError as exc:
+        print(f"neuralkg-distil: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neuralkg-distil: interrupted; checkpoints written so far are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

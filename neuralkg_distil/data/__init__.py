@@ -1,0 +1,1 @@
+"""Dataset tools: fetching the benchmark graphs and generating synthetic ones."""

@@ -1,0 +1,186 @@
+"""KGDistillLitModel: the Lightning training system of a distillation stage.
+
+The student and teacher are plain NeuralKG KGE modules (``self.model`` and ``self.teacher``, so
+checkpoints carry ``model.*`` and ``teacher.*`` keys). The parts that a faster implementation
+replaces are injected: ``train_scorer`` (scores a batch's positives and negatives), ``evaluator``
+(filtered ranking) and, through the data module, the sampler. What the teacher does in each
+stage is a :class:`~neuralkg_distil.stages.TeacherPolicy`.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any, Dict, List, Optional
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from neuralkg_distil.checkpoints import CONFIG_KEY, FORMAT_VERSION
+from neuralkg_distil.errors import ConfigError, DistilError
+from neuralkg_distil.evaluation import FilterIndex, RankingEvaluator
+from neuralkg_distil.losses import DistillationLoss, DualDE_Loss, EntityPairs
+from neuralkg_distil.models import entity_vectors, n3_penalty
+from neuralkg_distil.stage_models import StageModels, build_stage_models
+from neuralkg_distil.stages import policy_for_stage
+from neuralkg_distil.training_scores import NeuralKGTrainScorer, TrainScorer
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(DistilError):
+    """The loss became NaN or infinite."""
+
+
+def distillation_loss_class(name: Optional[str]) -> type:
+    """Resolve ``--loss_name`` in NeuralKG's loss namespace; it must be a distillation loss."""
+    import importlib
+
+    cls = getattr(importlib.import_module("neuralkg.loss"), name, None) if name else None
+    if isinstance(cls, type) and issubclass(cls, DistillationLoss):
+        return cls
+    if cls is None and name:
+        from neuralkg_distil.registry import available_names
+
+        raise ConfigError(f"unknown --loss_name {name!r}; NeuralKG knows: {', '.join(available_names('loss'))}")
+    log.warning("--loss_name %s is not a distillation loss; using DualDE_Loss", name)
+    return DualDE_Loss
+
+
+class KGDistillLitModel(pl.LightningModule):
+    """Distil a teacher KGE into a student (stage 1) or co-train both (stage 2).
+
+    ``KGDistillLitModel(model, args)`` is NeuralKG's calling convention: the teacher (and in
+    stage 2 the stage-1 weights) are then loaded from the paths in ``args``. The CLI passes
+    ``stage_models`` it already built, plus any faster scorer or evaluator.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        args: argparse.Namespace,
+        stage_models: Optional[StageModels] = None,
+        *,
+        loss: Optional[DistillationLoss] = None,
+        train_scorer: Optional[TrainScorer] = None,
+        evaluator: Optional[RankingEvaluator] = None,
+        dataset_checksum: Optional[str] = None,
+    ) -> None:
+        super().__init__()
+        if stage_models is None:
+            if getattr(args, "num_ent", None) is None:
+                raise ConfigError("KGDistillLitModel(model, args) needs args.num_ent/num_rel (set by the data sampler)")
+            stage_models = build_stage_models(args, args.num_ent, args.num_rel, dataset_checksum, student=model)
+        self.args = args
+        self.stage = stage_models.stage
+        self.model = stage_models.student
+        self.teacher = stage_models.teacher
+        self.student_spec = stage_models.student_spec
+        self.teacher_spec = stage_models.teacher_spec
+        self.dataset_checksum = dataset_checksum
+        self.policy = policy_for_stage(self.stage)
+        self.policy.prepare(self.teacher)
+        self.loss = loss if loss is not None else distillation_loss_class(getattr(args, "loss_name", None))(args)
+        if stage_models.loss_state:
+            self.loss.load_state_dict(stage_models.loss_state, strict=False)
+        self.train_scorer: TrainScorer = train_scorer or NeuralKGTrainScorer()
+        self.evaluator = evaluator
+        self.hits = tuple(getattr(args, "calc_hits", (1, 3, 10)))
+        self.regularization = float(getattr(args, "regularization", 0.0) or 0.0)
+        self.use_weight = bool(getattr(args, "use_weight", False))
+        self._ranks: Dict[str, List[torch.Tensor]] = {}
+
+    # ----------------------------------------------------------------------------- training
+    def forward(self, triples: torch.Tensor) -> torch.Tensor:
+        return self.model(triples)
+
+    def _pairs(self, model: nn.Module, pos: torch.Tensor) -> EntityPairs:
+        return EntityPairs(entity_vectors(model, pos[:, 0]), entity_vectors(model, pos[:, 2]))
+
+    def training_step(self, batch: Dict[str, Any], batch_idx: int) -> torch.Tensor:
+        student = self.train_scorer(self.model, batch)
+        with self.policy.scoring():
+            teacher = self.train_scorer(self.teacher, batch)
+        student_pairs = teacher_pairs = None
+        if self.loss.settings.structure_weight > 0:
+            pos = batch["positive_sample"]
+            student_pairs = self._pairs(self.model, pos)
+            with self.policy.scoring():
+                teacher_pairs = self._pairs(self.teacher, pos)
+        weight = batch.get("subsampling_weight") if self.use_weight else None
+        loss = self.loss(student, teacher, self.stage, weight, student_pairs, teacher_pairs)
+        if self.regularization > 0:
+            loss = loss + self.regularization * n3_penalty(self.model)
+            if self.policy.trains_teacher:
+                loss = loss + self.regularization * n3_penalty(self.teacher)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"non-finite loss ({loss.item()}) at step {self.global_step} of stage {self.stage}; "
+                "lower --lr or check --margin / --rank_margin"
+            )
+        self.log("Train|loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        self.policy.on_train_epoch_start(self.teacher)
+
+    def configure_optimizers(self) -> Dict[str, Any]:
+        optim_name = getattr(self.args, "optim_name", "Adam")
+        optimizer_class = getattr(torch.optim, optim_name, None)
+        if optimizer_class is None:
+            raise ConfigError(f"unknown --optim_name {optim_name!r} (a class in torch.optim, e.g. Adam)")
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        params += [p for p in self.loss.parameters() if p.requires_grad]
+        params += list(self.policy.trainable(self.teacher))
+        optimizer = optimizer_class(params, lr=self.args.lr)
+        # NeuralKG's schedule: divide the learning rate by 10 halfway through.
+        max_epochs = getattr(self.args, "max_epochs", None) or 1000
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[max(1, max_epochs // 2)], gamma=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    # --------------------------------------------------------------------------- evaluation
+    def setup(self, stage: Optional[str] = None) -> None:
+        if self.evaluator is None:
+            datamodule = self.trainer.datamodule if self.trainer is not None else None
+            sampler = getattr(datamodule, "train_sampler", None)
+            if sampler is None:
+                raise ConfigError("KGDistillLitModel needs a NeuralKG data module with a train_sampler")
+            triples = torch.tensor(sorted(sampler.get_all_true_triples()), dtype=torch.long)
+            index = FilterIndex.from_triples(triples, self.student_spec.num_ent, self.student_spec.num_rel)
+            self.evaluator = RankingEvaluator(index, hits=self.hits)
+
+    def _collect(self, key: str, model: nn.Module, triples: torch.Tensor) -> None:
+        self._ranks.setdefault(key, []).append(self.evaluator.ranks(model, triples).cpu())
+
+    def _metrics(self, key: str) -> Dict[str, float]:
+        ranks = self._ranks.pop(key, [])
+        if not ranks:
+            return {}
+        return RankingEvaluator.metrics(torch.cat(ranks), self.hits)
+
+    def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
+        self._collect("val", self.model, batch["positive_sample"])
+
+    def validation_epoch_end(self, outputs: Any) -> None:
+        metrics = self._metrics("val")
+        self.log_dict({f"Eval|{k}": v for k, v in metrics.items()}, prog_bar=True)
+
+    def test_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
+        self._collect("student", self.model, batch["positive_sample"])
+        self._collect("teacher", self.teacher, batch["positive_sample"])
+
+    def test_epoch_end(self, outputs: Any) -> None:
+        logged = {f"Test|{k}": v for k, v in self._metrics("student").items()}
+        logged.update({f"Test|teacher_{k}": v for k, v in self._metrics("teacher").items()})
+        self.log_dict(logged)
+
+    # --------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        checkpoint[CONFIG_KEY] = {
+            "format": FORMAT_VERSION,
+            "kind": "distil",
+            "stage": self.stage,
+            "models": {"model": self.student_spec.to_dict(), "teacher": self.teacher_spec.to_dict()},
+            "loss": {"name": type(self.loss).__name__, "weighting": self.loss.weighting_kind, "family": self.loss.family},
+            "dataset_checksum": self.dataset_checksum,
+        }

@@ -1,0 +1,124 @@
+"""The common frame of DistilE and DualDE: student terms, and in stage 2 the teacher's mirror terms."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, fields
+from typing import Any, Dict, Optional
+
+import torch
+from torch import Tensor, nn
+
+from neuralkg_distil.errors import ConfigError
+from neuralkg_distil.losses.families import family_of
+from neuralkg_distil.losses.structure import structure_distance
+from neuralkg_distil.losses.terms import ElementTerms, Scores, combine, weighted_mean
+from neuralkg_distil.losses.weighting import make_weighting
+
+
+@dataclass
+class LossSettings:
+    """Everything a distillation loss needs; read once from NeuralKG-style args, never written back."""
+
+    model_name: str = "TransE"
+    distil_family: Optional[str] = None  # None / "auto": chosen from model_name
+    alpha: float = 0.5  # student's soft weight (fixed weighting)
+    beta: float = 0.5  # teacher's soft weight in stage 2 (fixed weighting)
+    soft_weighting: Optional[str] = None  # None: the loss's own default
+    rank_margin: float = 1.0  # gamma of the margin ranking loss
+    adv_temp: float = 1.0
+    negative_adversarial_sampling: bool = True
+    structure_weight: float = 0.0
+
+    @classmethod
+    def from_args(cls, args: Optional[argparse.Namespace], **overrides: Any) -> "LossSettings":
+        values: Dict[str, Any] = {}
+        for f in fields(cls):
+            if args is not None and getattr(args, f.name, None) is not None:
+                values[f.name] = getattr(args, f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        for name in ("alpha", "beta"):
+            value = getattr(settings, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"--{name} must lie in [0, 1], got {value}")
+        if settings.structure_weight < 0:
+            raise ConfigError(f"--structure_weight must be >= 0, got {settings.structure_weight}")
+        return settings
+
+
+@dataclass(frozen=True)
+class EntityPairs:
+    """Head and tail entity vectors of the positive triples, for the structure term."""
+
+    head: Tensor
+    tail: Tensor
+
+
+class DistillationLoss(nn.Module):
+    """Base class: subclasses define :meth:`element_terms`; this class weighs and mirrors them.
+
+    Call with student and teacher :class:`Scores` on the same positives and negatives. Stage 1
+    returns the student's loss; stage 2 adds the teacher's mirror loss, in which the student's
+    scores are the soft labels. Soft labels are always detached, so each model only learns
+    from its own terms. Constructible as ``cls(args, model)`` like NeuralKG's losses; ``model``
+    is accepted for that signature and ignored.
+    """
+
+    default_weighting = "fixed"
+
+    def __init__(self, args: Optional[argparse.Namespace] = None, model: Optional[nn.Module] = None, **overrides: Any):
+        super().__init__()
+        self.settings = LossSettings.from_args(args, **overrides)
+        self.family = family_of(self.settings.model_name, self.settings.distil_family)
+        kind = self.settings.soft_weighting or self.default_weighting
+        self.weighting_kind = kind
+        self.student_weighting = make_weighting(kind, self.settings.alpha)
+        self.teacher_weighting = make_weighting(kind, self.settings.beta)
+        self.last_parts: Dict[str, float] = {}
+
+    def element_terms(self, learner: Scores, label: Scores) -> ElementTerms:
+        raise NotImplementedError
+
+    def side_loss(
+        self,
+        learner: Scores,
+        label: Scores,
+        weighting: nn.Module,
+        sample_weight: Optional[Tensor],
+        learner_pairs: Optional[EntityPairs],
+        label_pairs: Optional[EntityPairs],
+    ) -> Tensor:
+        """One model's loss against the other's soft labels."""
+        terms = self.element_terms(learner, label.detach())
+        w_pos, w_neg = weighting(label)
+        loss = combine(terms, w_pos, w_neg, sample_weight)
+        if self.settings.structure_weight > 0:
+            if learner_pairs is None or label_pairs is None:
+                raise ConfigError("--structure_weight > 0 needs the entity vectors of both models")
+            structure = structure_distance(learner_pairs.head, learner_pairs.tail, label_pairs.head, label_pairs.tail)
+            loss = loss + self.settings.structure_weight * weighted_mean(structure, sample_weight)
+        return loss
+
+    def forward(
+        self,
+        student: Scores,
+        teacher: Scores,
+        stage: int = 1,
+        subsampling_weight: Optional[Tensor] = None,
+        student_pairs: Optional[EntityPairs] = None,
+        teacher_pairs: Optional[EntityPairs] = None,
+    ) -> Tensor:
+        if stage not in (1, 2):
+            raise ConfigError(f"stage must be 1 or 2, got {stage}")
+        loss = self.side_loss(student, teacher, self.student_weighting, subsampling_weight, student_pairs, teacher_pairs)
+        self.last_parts = {"student": float(loss.detach())}
+        if stage == 2:
+            teacher_loss = self.side_loss(
+                teacher, student, self.teacher_weighting, subsampling_weight, teacher_pairs, student_pairs
+            )
+            self.last_parts["teacher"] = float(teacher_loss.detach())
+            loss = loss + teacher_loss
+        return loss
+
+    def extra_repr(self) -> str:
+        return f"family={self.family}, weighting={self.weighting_kind}"

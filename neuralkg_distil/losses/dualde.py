@@ -1,0 +1,31 @@
+"""DualDE: SmoothL1 on sigmoids, self-adversarial hard term, adaptive per-triple weights by default."""
+from __future__ import annotations
+
+from neuralkg_distil.losses.base import DistillationLoss
+from neuralkg_distil.losses.hard import logistic
+from neuralkg_distil.losses.soft import sigmoid_smooth_l1
+from neuralkg_distil.losses.terms import ElementTerms, Scores, adversarial_neg_weights, uniform_neg_weights
+
+
+class DualDE_Loss(DistillationLoss):  # noqa: N801 - NeuralKG's naming convention for losses
+    """Soft distance SmoothL1(sigma(f_S), sigma(f_T)); hard term -log sigma(f(pos)) - sum_j p_j log sigma(-f(neg_j)).
+
+    The same detached self-adversarial weights p_j (from the learner's own negative scores)
+    weigh the negatives' soft distances and soft weights.
+    """
+
+    default_weighting = "adaptive"
+
+    def element_terms(self, learner: Scores, label: Scores) -> ElementTerms:
+        hard_pos, hard_neg = logistic(learner.pos, learner.neg)
+        if self.settings.negative_adversarial_sampling:
+            neg_weights = adversarial_neg_weights(learner.neg, self.settings.adv_temp)
+        else:
+            neg_weights = uniform_neg_weights(learner.neg)
+        return ElementTerms(
+            soft_pos=sigmoid_smooth_l1(learner.pos, label.pos),
+            soft_neg=sigmoid_smooth_l1(learner.neg, label.neg),
+            hard_pos=hard_pos,
+            hard_neg=hard_neg,
+            neg_weights=neg_weights,
+        )

@@ -1,0 +1,90 @@
+"""Stage 1 leaves the teacher untouched; stage 2 trains student, teacher and the learnable weights."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+
+from neuralkg_distil.cli import parse_args
+from neuralkg_distil.lit_model import KGDistillLitModel
+from neuralkg_distil.models import ModelSpec, build_model
+from neuralkg_distil.stage_models import StageModels
+
+NUM_ENT, NUM_REL = 30, 3
+
+
+def lit_for(stage: int, model_name: str, loss_name: str, structure: float = 0.0) -> KGDistillLitModel:
+    torch.manual_seed(0)
+    args = parse_args(["--model_name", model_name, "--loss_name", loss_name, "--emb_dim", "4", "--lr", "0.05",
+                       "--structure_weight", str(structure), "--regularization", "1e-4", "--max_epochs", "4"])
+    args = argparse.Namespace(**{**vars(args), "num_ent": NUM_ENT, "num_rel": NUM_REL})
+    student_spec = ModelSpec(model_name, 4, NUM_ENT, NUM_REL, margin=6.0)
+    teacher_spec = ModelSpec(model_name, 16, NUM_ENT, NUM_REL, margin=6.0)
+    models = StageModels(stage, build_model(student_spec), build_model(teacher_spec), student_spec, teacher_spec)
+    return KGDistillLitModel(models.student, args, models)
+
+
+def batch(mode: str = "tail-batch"):
+    g = torch.Generator().manual_seed(1)
+    pos = torch.stack([torch.randint(0, NUM_ENT, (16,), generator=g), torch.randint(0, NUM_REL, (16,), generator=g),
+                       torch.randint(0, NUM_ENT, (16,), generator=g)], dim=1)
+    return {"positive_sample": pos, "negative_sample": torch.randint(0, NUM_ENT, (16, 5), generator=g), "mode": mode}
+
+
+def train_steps(lit: KGDistillLitModel, steps: int = 3) -> None:
+    optimizer = lit.configure_optimizers()["optimizer"]
+    for i in range(steps):
+        lit.on_train_epoch_start()
+        optimizer.zero_grad()
+        loss = lit.training_step(batch("head-batch" if i % 2 else "tail-batch"), i)
+        loss.backward()
+        optimizer.step()
+
+
+def snapshot(module: torch.nn.Module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+CASES = [("ComplEx", "DualDE_Loss", 0.0), ("TransE", "DistilE_Loss", 0.0), ("RotatE", "DualDE_Loss", 0.5),
+         ("TransH", "DistilE_Loss", 0.0), ("DistMult", "DistilE_Loss", 0.0), ("SimplE", "DualDE_Loss", 0.3)]
+
+
+@pytest.mark.parametrize("model_name,loss_name,structure", CASES)
+def test_stage1_teacher_gets_no_gradient_and_stays_bit_identical(model_name, loss_name, structure):
+    lit = lit_for(1, model_name, loss_name, structure)
+    teacher_before, student_before = snapshot(lit.teacher), snapshot(lit.model)
+    train_steps(lit)
+    assert not lit.teacher.training  # eval mode, even after Lightning-style train() calls
+    assert all(p.grad is None and not p.requires_grad for p in lit.teacher.parameters())
+    for key, value in snapshot(lit.teacher).items():
+        assert torch.equal(value, teacher_before[key]), key
+    assert any(not torch.equal(v, student_before[k]) for k, v in snapshot(lit.model).items())
+    optimizer_params = {id(p) for g in lit.configure_optimizers()["optimizer"].param_groups for p in g["params"]}
+    assert not optimizer_params & {id(p) for p in lit.teacher.parameters()}
+
+
+@pytest.mark.parametrize("model_name,loss_name,structure", CASES)
+def test_stage2_updates_student_teacher_and_gates(model_name, loss_name, structure):
+    lit = lit_for(2, model_name, loss_name, structure)
+    teacher_before, student_before = snapshot(lit.teacher), snapshot(lit.model)
+    gates_before = snapshot(lit.loss)
+    train_steps(lit)
+    assert lit.teacher.training
+    changed = lambda now, before: [k for k, v in now.items() if not torch.equal(v, before[k])]  # noqa: E731
+    assert changed(snapshot(lit.teacher), teacher_before)
+    assert changed(snapshot(lit.model), student_before)
+    if lit.loss.weighting_kind == "adaptive":
+        assert {"student_weighting.pos_gate.a", "teacher_weighting.pos_gate.a"} <= set(changed(snapshot(lit.loss), gates_before))
+    for constant in ("margin", "embedding_range"):  # NeuralKG's constants stay constant
+        if constant in teacher_before:
+            assert torch.equal(getattr(lit.teacher, constant), teacher_before[constant])
+
+
+def test_subsampling_weights_reach_the_loss():
+    lit = lit_for(1, "TransE", "DistilE_Loss")
+    b = batch()
+    plain = lit.training_step(b, 0).item()
+    lit.use_weight = True
+    b["subsampling_weight"] = torch.linspace(0.1, 1.0, 16)
+    assert lit.training_step(b, 0).item() != pytest.approx(plain)
