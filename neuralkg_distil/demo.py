@@ -30,8 +30,11 @@ def run_demo(args: argparse.Namespace) -> Dict[str, Any]:
     from neuralkg_distil.data.synthetic import generate_graph
 
     workdir = Path(args.workdir)
-    data = workdir / "data" / "synthetic"
-    generate_graph(data, seed=args.seed)
+    if args.data_path:
+        data = Path(args.data_path)
+    else:
+        data = workdir / "data" / "synthetic"
+        generate_graph(data, seed=args.seed)
     runs = workdir / "runs"
     common = _common(data, runs, args)
     pretrain = ["--litmodel_name", "KGELitModel", "--loss_name", "Adv_Loss", "--lr", "0.01", "--regularization", "1e-6"]
@@ -68,6 +71,7 @@ def _row(info: Dict[str, Any]) -> Dict[str, Any]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="neuralkg-distil demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--data_path", default=None, help="run on this dataset folder instead of a generated graph")
     parser.add_argument("--workdir", default="output/demo", help="where the graph and the runs go (default output/demo)")
     parser.add_argument("--model", default="ComplEx", help="KGE model for teacher and student (default ComplEx)")
     parser.add_argument("--teacher_dim", type=int, default=64)
