@@ -38,6 +38,7 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--structure_weight", default=0.0, type=float, help="Weight of DualDE's structure soft label (angle and length ratio); 0 disables it.")
     group.add_argument("--distil_family", default="auto", choices=("auto", "margin", "ce"), help="DistilE's loss family (margin or ce); auto picks it from the model. (Not --loss_family: NeuralKG scripts abbreviate --loss_name as --loss.)")
     group.add_argument("--rank_margin", default=1.0, type=float, help="gamma of the margin ranking loss (margin family).")
+    group.add_argument("--neg_chunk_size", default=0, type=int, help="TorchUniSampler: chunks of N triples share their negatives (0: per-triple negatives).")
     group.add_argument("--run_dir", default=None, type=str, help="Run folder; default: <output_dir>/<dataset>/<model>_<dim>[_distil].")
     group.add_argument("--output_dir", default="output", type=str, help="Parent of the default run folders.")
     group.add_argument("--overwrite", default=False, action="store_true", help="Replace an earlier run's results in the same folder.")
@@ -67,6 +68,8 @@ def _check_flags(args: argparse.Namespace) -> None:
     for name in ("num_neg", "eval_bs", "emb_dim"):
         if getattr(args, name) <= 0:
             raise ConfigError(f"--{name} must be positive, got {getattr(args, name)}")
+    if args.neg_chunk_size < 0:
+        raise ConfigError(f"--neg_chunk_size must be >= 0, got {args.neg_chunk_size}")
     if args.train_bs < 0 or args.num_batches < 0:
         raise ConfigError("--train_bs and --num_batches must not be negative")
     if args.train_bs == 0 and args.num_batches == 0:
@@ -119,6 +122,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     from neuralkg_distil.checkpoints import atomic_write_json, dictionary_checksum, read_checkpoint
     from neuralkg_distil.evaluation import FilterIndex, RankingEvaluator
     from neuralkg_distil.lit_model import KGDistillLitModel
+    from neuralkg_distil.pretrain_lit_model import PretrainLitModel
     from neuralkg_distil.models import ModelSpec, build_model, model_args, parameter_count
     from neuralkg_distil.reporting import format_results
     from neuralkg_distil.stage_models import build_stage_models, default_run_dir, stage_of
@@ -128,6 +132,8 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     _check_data_path(args.data_path)
     litmodel_class = _resolve("lit_model", args.litmodel_name, "--litmodel_name")
     distil = issubclass(litmodel_class, KGDistillLitModel)
+    if args.neg_chunk_size and not (distil or issubclass(litmodel_class, PretrainLitModel)):
+        raise ConfigError(f"--neg_chunk_size needs --litmodel_name PretrainLitModel or KGDistillLitModel, not {args.litmodel_name}")
     stage = stage_of(args) if distil else None
     run_dir = default_run_dir(args, distil)
     stage_dir = run_dir / (f"stage{stage}" if distil else "pretrain")

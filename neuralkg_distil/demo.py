@@ -19,7 +19,7 @@ def _common(data: Path, run_root: Path, args: argparse.Namespace) -> List[str]:
         "--model_name", args.model, "--data_path", str(data), "--train_sampler_class", "TorchUniSampler",
         "--train_bs", "256", "--eval_bs", "256", "--num_neg", "32", "--margin", "6",
         "--num_workers", "0", "--check_per_epoch", "5", "--early_stop_patience", "4",
-        "--seed", str(args.seed), "--output_dir", str(run_root), "--overwrite",
+        "--seed", str(args.seed), "--output_dir", str(run_root), "--overwrite", "--neg_chunk_size", str(args.neg_chunk_size),
         "--enable_progress_bar", str(not args.quiet).lower(), "--enable_model_summary", "false",
     ]
 
@@ -37,7 +37,7 @@ def run_demo(args: argparse.Namespace) -> Dict[str, Any]:
         generate_graph(data, seed=args.seed)
     runs = workdir / "runs"
     common = _common(data, runs, args)
-    pretrain = ["--litmodel_name", "KGELitModel", "--loss_name", "Adv_Loss", "--lr", "0.01", "--regularization", "1e-6"]
+    pretrain = ["--litmodel_name", "PretrainLitModel", "--loss_name", "Adv_Loss", "--lr", "0.01", "--regularization", str(args.regularization)]
     started = time.time()
 
     def run(flags: List[str]) -> Dict[str, Any]:
@@ -78,6 +78,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--student_dim", type=int, default=8)
     parser.add_argument("--loss", default="DualDE_Loss", choices=("DualDE_Loss", "DistilE_Loss"))
     parser.add_argument("--epochs", type=int, default=60, help="epochs of pretraining and stage 1 (stage 2: a quarter)")
+    parser.add_argument("--regularization", type=float, default=1e-4, help="N3 weight of the pretrained models (default 1e-4)")
+    parser.add_argument("--neg_chunk_size", type=int, default=0, help="share negatives within chunks of N triples (0: per triple)")
     parser.add_argument("--seed", type=int, default=321)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     run_demo(parser.parse_args(list(argv) if argv is not None else None))

@@ -23,7 +23,7 @@ from neuralkg_distil.losses import DistillationLoss, DualDE_Loss, EntityPairs
 from neuralkg_distil.models import entity_vectors, n3_penalty
 from neuralkg_distil.stage_models import StageModels, build_stage_models
 from neuralkg_distil.stages import policy_for_stage
-from neuralkg_distil.training_scores import NeuralKGTrainScorer, TrainScorer
+from neuralkg_distil.training_scores import FastTrainScorer, TrainScorer
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class KGDistillLitModel(pl.LightningModule):
         self.loss = loss if loss is not None else distillation_loss_class(getattr(args, "loss_name", None))(args)
         if stage_models.loss_state:
             self.loss.load_state_dict(stage_models.loss_state, strict=False)
-        self.train_scorer: TrainScorer = train_scorer or NeuralKGTrainScorer()
+        self.train_scorer: TrainScorer = train_scorer or FastTrainScorer()
         self.evaluator = evaluator
         self.hits = tuple(getattr(args, "calc_hits", (1, 3, 10)))
         self.regularization = float(getattr(args, "regularization", 0.0) or 0.0)
@@ -101,12 +101,16 @@ class KGDistillLitModel(pl.LightningModule):
         student = self.train_scorer(self.model, batch)
         with self.policy.scoring():
             teacher = self.train_scorer(self.teacher, batch)
+        if not self.policy.trains_teacher:
+            teacher = teacher.clone()
         student_pairs = teacher_pairs = None
         if self.loss.settings.structure_weight > 0:
             pos = batch["positive_sample"]
             student_pairs = self._pairs(self.model, pos)
             with self.policy.scoring():
                 teacher_pairs = self._pairs(self.teacher, pos)
+            if not self.policy.trains_teacher:
+                teacher_pairs = teacher_pairs.clone()
         weight = batch.get("subsampling_weight") if self.use_weight else None
         loss = self.loss(student, teacher, self.stage, weight, student_pairs, teacher_pairs)
         if self.regularization > 0:

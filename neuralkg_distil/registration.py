@@ -8,10 +8,12 @@ def register_all() -> None:
     """Register the lit model, the losses and the sampler in NeuralKG's name spaces."""
     from neuralkg_distil.lit_model import KGDistillLitModel
     from neuralkg_distil.losses import DistilE_Loss, DualDE_Loss
+    from neuralkg_distil.pretrain_lit_model import PretrainLitModel
     from neuralkg_distil.sampling import TorchUniSampler
 
     # distil_KGELitModel is the reference implementation's name for the same system.
     register("lit_model", KGDistillLitModel, "distil_KGELitModel")
+    register("lit_model", PretrainLitModel)
     register("loss", DistilE_Loss)
     register("loss", DualDE_Loss)
     register("data", TorchUniSampler)

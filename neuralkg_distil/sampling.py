@@ -16,6 +16,11 @@ class TorchUniSampler(UniSampler):
     """Uniform negatives like NeuralKG's ``UniSampler`` (alternating head / tail batches, optional
     filtering of true training triples, subsampling weights), drawn for the whole batch at once.
 
+    With ``--neg_chunk_size N`` (N > 0) every chunk of N triples shares one set of ``num_neg``
+    corrupted entities (``negative_sample`` is then ``(ceil(B / N), num_neg)``), which models with
+    a bilinear or L1 score turn into one batched matrix product; shared negatives are not
+    filtered, since an entity can be a false negative for one triple of a chunk only.
+
     Registered as ``neuralkg.data.TorchUniSampler`` so ``--train_sampler_class`` finds it.
     """
 
@@ -26,6 +31,7 @@ class TorchUniSampler(UniSampler):
         self.filter = bool(getattr(args, "filter_flag", True))
         self.num_neg = int(args.num_neg)
         self.use_weight = bool(getattr(args, "use_weight", False))
+        self.neg_chunk_size = int(getattr(args, "neg_chunk_size", 0) or 0)
         train = torch.tensor(self.train_triples, dtype=torch.long).reshape(-1, 3)
         self._train_keys = torch.unique(self._keys(train[:, 0], train[:, 1], train[:, 2]))
 
@@ -57,7 +63,14 @@ class TorchUniSampler(UniSampler):
         self.cross_sampling_flag = 1 - self.cross_sampling_flag
         mode = "head-batch" if self.cross_sampling_flag == 0 else "tail-batch"
         pos = torch.tensor(data, dtype=torch.long).reshape(-1, 3)
-        batch: Dict[str, Any] = {"mode": mode, "positive_sample": pos, "negative_sample": self.draw(pos, mode, self.num_neg)}
+        if self.neg_chunk_size > 0:
+            chunks = -(-pos.shape[0] // self.neg_chunk_size)
+            negatives = torch.randint(0, self.num_ent, (chunks, self.num_neg))
+        else:
+            negatives = self.draw(pos, mode, self.num_neg)
+        batch: Dict[str, Any] = {"mode": mode, "positive_sample": pos, "negative_sample": negatives}
+        if self.neg_chunk_size > 0:
+            batch["neg_chunk_size"] = self.neg_chunk_size
         if self.use_weight:
             batch["subsampling_weight"] = self.subsampling_weights(data)
         return batch

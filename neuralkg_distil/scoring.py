@@ -172,6 +172,18 @@ class TransEScorer(_BaseScorer):
         queries = m.ent_emb.weight[t] - m.rel_emb.weight[r]
         return self._margin() - self._dist(queries, m.ent_emb.weight)
 
+    def score_shared(self, triples: LongTensor, candidates: LongTensor, mode: str) -> Tensor:
+        """Shared-negative scores (see :meth:`_BilinearScorer.score_shared`) via batched ``cdist``."""
+        triples = torch.as_tensor(triples, device=self.device)
+        m = self.model
+        emb, rel = m.ent_emb.weight, m.rel_emb.weight[triples[:, 1]]
+        queries = emb[triples[:, 2]] - rel if mode == "head-batch" else emb[triples[:, 0]] + rel
+        num_chunks, k = candidates.shape
+        size = -(-queries.shape[0] // num_chunks)
+        padded = F.pad(queries, (0, 0, 0, num_chunks * size - queries.shape[0])).view(num_chunks, size, -1)
+        dist = torch.cdist(padded, emb[candidates.to(emb.device)], p=1).reshape(num_chunks * size, k)
+        return self._margin() - dist[: queries.shape[0]]
+
 
 class TransHScorer(TransEScorer):
     """TransH: L1 distance on the relation's hyperplane.
@@ -182,6 +194,10 @@ class TransHScorer(TransEScorer):
     entities and the translation vector (after normalising the hyperplane
     normal), which is reproduced here.
     """
+
+    # The projection depends on each triple's relation, so candidates cannot be shared in one
+    # distance computation: training falls back to per-triple scoring.
+    score_shared = None
 
     def _normal(self, r: Tensor) -> Tensor:
         w = self.model.norm_vector.weight[r]
@@ -271,66 +287,102 @@ class RotatEScorer(_BaseScorer):
         return self._margin() - self._dist(q_re, q_im)
 
 
-class DistMultScorer(_BaseScorer):
-    """DistMult: ``(h * r) @ E^T`` and ``(r * t) @ E^T``."""
+class _BilinearScorer(_BaseScorer):
+    """Models whose score is a sum of dot products ``q . table[e]`` with the candidate ``e``.
+
+    Subclasses give the (query, table) terms for each side; all-entity scores are one matrix
+    product per term, and shared training negatives one batched product per chunk.
+    """
+
+    def _tail_terms(self, h: Tensor, r: Tensor) -> list[tuple[Tensor, Tensor]]:
+        raise NotImplementedError
+
+    def _head_terms(self, r: Tensor, t: Tensor) -> list[tuple[Tensor, Tensor]]:
+        raise NotImplementedError
+
+    def _finish(self, scores: Tensor) -> Tensor:
+        return scores
 
     def score_tails(self, h: LongTensor, r: LongTensor) -> Tensor:
         """Scores of ``(h_b, r_b, e)`` for all ``e``."""
-        h, r = self._ids(h), self._ids(r)
-        m = self.model
-        return (m.ent_emb.weight[h] * m.rel_emb.weight[r]) @ m.ent_emb.weight.T
+        terms = self._tail_terms(self._ids(h), self._ids(r))
+        return self._finish(sum(q @ table.T for q, table in terms))
 
     def score_heads(self, r: LongTensor, t: LongTensor) -> Tensor:
         """Scores of ``(e, r_b, t_b)`` for all ``e``."""
-        r, t = self._ids(r), self._ids(t)
+        terms = self._head_terms(self._ids(r), self._ids(t))
+        return self._finish(sum(q @ table.T for q, table in terms))
+
+    def score_shared(self, triples: LongTensor, candidates: LongTensor, mode: str) -> Tensor:
+        """``(B, K)`` scores of each triple with its head or tail replaced by the ``K`` candidates of
+        its chunk: ``candidates`` is ``(C, K)`` and triple ``b`` belongs to chunk ``b // ceil(B / C)``."""
+        triples = torch.as_tensor(triples, device=self.device)
+        h, r, t = triples[:, 0], triples[:, 1], triples[:, 2]
+        terms = self._head_terms(r, t) if mode == "head-batch" else self._tail_terms(h, r)
+        return self._finish(sum(_chunked_products(q, table, candidates) for q, table in terms))
+
+
+def _chunked_products(queries: Tensor, table: Tensor, candidates: Tensor) -> Tensor:
+    """``queries[b] . table[candidates[chunk(b)]]`` as one batched matrix product."""
+    num_chunks, k = candidates.shape
+    rows = queries.shape[0]
+    size = -(-rows // num_chunks)
+    padded = F.pad(queries, (0, 0, 0, num_chunks * size - rows)).view(num_chunks, size, -1)
+    cand = table[candidates.to(table.device)]  # (C, K, d): C * K rows, not B * K
+    return torch.bmm(padded, cand.transpose(1, 2)).reshape(num_chunks * size, k)[:rows]
+
+
+class DistMultScorer(_BilinearScorer):
+    """DistMult: ``(h * r) @ E^T`` and ``(r * t) @ E^T``."""
+
+    def _tail_terms(self, h: Tensor, r: Tensor) -> list[tuple[Tensor, Tensor]]:
         m = self.model
-        return (m.rel_emb.weight[r] * m.ent_emb.weight[t]) @ m.ent_emb.weight.T
+        return [(m.ent_emb.weight[h] * m.rel_emb.weight[r], m.ent_emb.weight)]
+
+    def _head_terms(self, r: Tensor, t: Tensor) -> list[tuple[Tensor, Tensor]]:
+        m = self.model
+        return [(m.rel_emb.weight[r] * m.ent_emb.weight[t], m.ent_emb.weight)]
 
 
-class ComplExScorer(_BaseScorer):
+class ComplExScorer(_BilinearScorer):
     """ComplEx: ``Re(<h, r, conj(t)>)`` as one real matrix product.
 
     Embeddings are stored as ``[real | imaginary]``; the query collects the
     coefficients of the candidate's real and imaginary halves.
     """
 
-    def score_tails(self, h: LongTensor, r: LongTensor) -> Tensor:
-        """Scores of ``(h_b, r_b, e)`` for all ``e``."""
-        h, r = self._ids(h), self._ids(r)
+    def _tail_terms(self, h: Tensor, r: Tensor) -> list[tuple[Tensor, Tensor]]:
         m = self.model
         h_re, h_im = torch.chunk(m.ent_emb.weight[h], 2, dim=-1)
         r_re, r_im = torch.chunk(m.rel_emb.weight[r], 2, dim=-1)
-        query = torch.cat([h_re * r_re - h_im * r_im, h_im * r_re + h_re * r_im], dim=-1)
-        return query @ m.ent_emb.weight.T
+        return [(torch.cat([h_re * r_re - h_im * r_im, h_im * r_re + h_re * r_im], dim=-1), m.ent_emb.weight)]
 
-    def score_heads(self, r: LongTensor, t: LongTensor) -> Tensor:
-        """Scores of ``(e, r_b, t_b)`` for all ``e``."""
-        r, t = self._ids(r), self._ids(t)
+    def _head_terms(self, r: Tensor, t: Tensor) -> list[tuple[Tensor, Tensor]]:
         m = self.model
         t_re, t_im = torch.chunk(m.ent_emb.weight[t], 2, dim=-1)
         r_re, r_im = torch.chunk(m.rel_emb.weight[r], 2, dim=-1)
-        query = torch.cat([t_re * r_re + t_im * r_im, t_im * r_re - t_re * r_im], dim=-1)
-        return query @ m.ent_emb.weight.T
+        return [(torch.cat([t_re * r_re + t_im * r_im, t_im * r_re - t_re * r_im], dim=-1), m.ent_emb.weight)]
 
 
-class SimplEScorer(_BaseScorer):
+class SimplEScorer(_BilinearScorer):
     """SimplE: mean of the forward and inverse CP scores, clamped to [-20, 20]."""
 
-    def score_tails(self, h: LongTensor, r: LongTensor) -> Tensor:
-        """Scores of ``(h_b, r_b, e)`` for all ``e``."""
-        h, r = self._ids(h), self._ids(r)
+    def _tail_terms(self, h: Tensor, r: Tensor) -> list[tuple[Tensor, Tensor]]:
         m = self.model
-        forward = (m.ent_h_emb.weight[h] * m.rel_emb.weight[r]) @ m.ent_t_emb.weight.T
-        inverse = (m.ent_t_emb.weight[h] * m.rel_inv_emb.weight[r]) @ m.ent_h_emb.weight.T
-        return torch.clamp((forward + inverse) / 2, -20, 20)
+        return [
+            (m.ent_h_emb.weight[h] * m.rel_emb.weight[r], m.ent_t_emb.weight),
+            (m.ent_t_emb.weight[h] * m.rel_inv_emb.weight[r], m.ent_h_emb.weight),
+        ]
 
-    def score_heads(self, r: LongTensor, t: LongTensor) -> Tensor:
-        """Scores of ``(e, r_b, t_b)`` for all ``e``."""
-        r, t = self._ids(r), self._ids(t)
+    def _head_terms(self, r: Tensor, t: Tensor) -> list[tuple[Tensor, Tensor]]:
         m = self.model
-        forward = (m.rel_emb.weight[r] * m.ent_t_emb.weight[t]) @ m.ent_h_emb.weight.T
-        inverse = (m.rel_inv_emb.weight[r] * m.ent_h_emb.weight[t]) @ m.ent_t_emb.weight.T
-        return torch.clamp((forward + inverse) / 2, -20, 20)
+        return [
+            (m.rel_emb.weight[r] * m.ent_t_emb.weight[t], m.ent_h_emb.weight),
+            (m.rel_inv_emb.weight[r] * m.ent_h_emb.weight[t], m.ent_t_emb.weight),
+        ]
+
+    def _finish(self, scores: Tensor) -> Tensor:
+        return torch.clamp(scores / 2, -20, 20)
 
 
 _FAST_SCORERS: dict[str, Callable[[nn.Module, int | None], _BaseScorer]] = {

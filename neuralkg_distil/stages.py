@@ -42,7 +42,9 @@ class FrozenTeacher(TeacherPolicy):
         teacher.eval()
 
     def scoring(self) -> ContextManager:
-        return torch.no_grad()
+        # inference_mode skips autograd's version counting too; callers clone the results
+        # (cheap: B x K scores) before they meet tensors that need gradients.
+        return torch.inference_mode()
 
 
 class CoTrainedTeacher(TeacherPolicy):

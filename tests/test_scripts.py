@@ -46,7 +46,7 @@ def test_script_flags_parse_with_required_values(script, tmp_path):
     assert args["train_bs"] > 0 and args["num_neg"] > 0 and args["margin"] > 0 and args["max_epochs"] > 0
     assert args["accelerator"] == "auto" and args["gpus"] is None  # never a hard-coded GPU
     if script.name.endswith("_pretrain.sh"):
-        assert args["litmodel_name"] == "KGELitModel" and args["emb_dim"] == 500
+        assert args["litmodel_name"] == "PretrainLitModel" and args["emb_dim"] == 500
     else:
         assert args["litmodel_name"] == "KGDistillLitModel" and args["emb_dim"] < args["teacher_dim"]
         assert (args["teacher_ckpt"] is not None) == script.name.endswith("_distil.sh")

@@ -53,6 +53,9 @@ class EntityPairs:
     head: Tensor
     tail: Tensor
 
+    def clone(self) -> "EntityPairs":
+        return EntityPairs(self.head.clone(), self.tail.clone())
+
 
 class DistillationLoss(nn.Module):
     """Base class: subclasses define :meth:`element_terms`; this class weighs and mirrors them.

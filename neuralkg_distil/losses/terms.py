@@ -35,6 +35,10 @@ class Scores:
     def detach(self) -> "Scores":
         return Scores(self.pos.detach(), self.neg.detach())
 
+    def clone(self) -> "Scores":
+        """A normal copy (also of inference-mode tensors, which autograd may not save)."""
+        return Scores(self.pos.clone(), self.neg.clone())
+
 
 @dataclass(frozen=True)
 class ElementTerms:

@@ -18,7 +18,7 @@ CHECK_PER_EPOCH=${CHECK_PER_EPOCH:-50}
 PATIENCE=${PATIENCE:-10}
 
 $PYTHON -u main.py \
-    --litmodel_name KGELitModel \
+    --litmodel_name PretrainLitModel \
     --loss_name Adv_Loss \
     --adv_temp 1.0 \
     --emb_dim "$TEACHER_DIM" \

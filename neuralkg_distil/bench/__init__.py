@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m neuralkg_distil.bench speed`` and ``python -m neuralkg_distil.bench inference``."""

@@ -1,0 +1,13 @@
+"""Dispatch ``python -m neuralkg_distil.bench {speed,inference} [flags]``."""
+import sys
+
+from neuralkg_distil.bench.inference import main as inference_main
+from neuralkg_distil.bench.speed import main as speed_main
+
+COMMANDS = {"speed": speed_main, "inference": inference_main}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(f"usage: python -m neuralkg_distil.bench {{{','.join(COMMANDS)}}} [--help]", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
