@@ -39,6 +39,7 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--distil_family", default="auto", choices=("auto", "margin", "ce"), help="DistilE's loss family (margin or ce); auto picks it from the model. (Not --loss_family: NeuralKG scripts abbreviate --loss_name as --loss.)")
     group.add_argument("--rank_margin", default=1.0, type=float, help="gamma of the margin ranking loss (margin family).")
     group.add_argument("--neg_chunk_size", default=0, type=int, help="TorchUniSampler: chunks of N triples share their negatives (0: per-triple negatives).")
+    group.add_argument("--teacher_bf16", default=False, action="store_true", help="Stage 1: run the frozen teacher under bfloat16 autocast (for GPUs).")
     group.add_argument("--run_dir", default=None, type=str, help="Run folder; default: <output_dir>/<dataset>/<model>_<dim>[_distil].")
     group.add_argument("--output_dir", default="output", type=str, help="Parent of the default run folders.")
     group.add_argument("--overwrite", default=False, action="store_true", help="Replace an earlier run's results in the same folder.")
@@ -207,7 +208,9 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     # Final numbers come from our evaluator for every model, so teacher and student compare fairly.
     triples = torch.tensor(sorted(sampler.get_all_true_triples()), dtype=torch.long)
     evaluator = RankingEvaluator(FilterIndex.from_triples(triples, num_ent, num_rel), hits=tuple(args.calc_hits))
-    device = lit.device
+    # Lightning hands the module back on the CPU after fit: rank on the device it trained on.
+    device = trainer.strategy.root_device
+    lit.to(device)
     test = torch.tensor(sampler.test_triples, dtype=torch.long, device=device)
     valid = torch.tensor(sampler.valid_triples, dtype=torch.long, device=device)
     results: Dict[str, Any] = {

@@ -47,7 +47,7 @@ def run_demo(args: argparse.Namespace) -> Dict[str, Any]:
     direct = run(pretrain + ["--emb_dim", str(args.student_dim), "--max_epochs", str(args.epochs)])
     distil = [
         "--litmodel_name", "KGDistillLitModel", "--loss_name", args.loss, "--emb_dim", str(args.student_dim),
-        "--teacher_ckpt", teacher["checkpoint"],
+        "--teacher_ckpt", teacher["checkpoint"], "--regularization", str(args.regularization),
     ]
     stage1 = run(distil + ["--lr", "0.01", "--max_epochs", str(args.epochs)])
     stage2 = run(distil + ["--stage", "2", "--lr", "0.001", "--max_epochs", str(max(10, args.epochs // 4))])
@@ -78,7 +78,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--student_dim", type=int, default=8)
     parser.add_argument("--loss", default="DualDE_Loss", choices=("DualDE_Loss", "DistilE_Loss"))
     parser.add_argument("--epochs", type=int, default=60, help="epochs of pretraining and stage 1 (stage 2: a quarter)")
-    parser.add_argument("--regularization", type=float, default=1e-4, help="N3 weight of the pretrained models (default 1e-4)")
+    parser.add_argument("--regularization", type=float, default=1e-4, help="N3 weight of every model trained (default 1e-4)")
     parser.add_argument("--neg_chunk_size", type=int, default=0, help="share negatives within chunks of N triples (0: per triple)")
     parser.add_argument("--seed", type=int, default=321)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -19,7 +19,7 @@ from torch import nn
 from neuralkg_distil.checkpoints import CONFIG_KEY, FORMAT_VERSION
 from neuralkg_distil.errors import ConfigError, DistilError
 from neuralkg_distil.evaluation import FilterIndex, RankingEvaluator
-from neuralkg_distil.losses import DistillationLoss, DualDE_Loss, EntityPairs
+from neuralkg_distil.losses import DistillationLoss, DualDE_Loss, EntityPairs, Scores
 from neuralkg_distil.models import entity_vectors, n3_penalty
 from neuralkg_distil.stage_models import StageModels, build_stage_models
 from neuralkg_distil.stages import policy_for_stage
@@ -78,7 +78,7 @@ class KGDistillLitModel(pl.LightningModule):
         self.student_spec = stage_models.student_spec
         self.teacher_spec = stage_models.teacher_spec
         self.dataset_checksum = dataset_checksum
-        self.policy = policy_for_stage(self.stage)
+        self.policy = policy_for_stage(self.stage, bool(getattr(args, "teacher_bf16", False)))
         self.policy.prepare(self.teacher)
         self.loss = loss if loss is not None else distillation_loss_class(getattr(args, "loss_name", None))(args)
         if stage_models.loss_state:
@@ -102,7 +102,7 @@ class KGDistillLitModel(pl.LightningModule):
         with self.policy.scoring():
             teacher = self.train_scorer(self.teacher, batch)
         if not self.policy.trains_teacher:
-            teacher = teacher.clone()
+            teacher = Scores(teacher.pos.to(student.pos.dtype), teacher.neg.to(student.neg.dtype)).clone()
         student_pairs = teacher_pairs = None
         if self.loss.settings.structure_weight > 0:
             pos = batch["positive_sample"]

@@ -30,9 +30,17 @@ class TeacherPolicy:
 
 
 class FrozenTeacher(TeacherPolicy):
-    """Stage 1: no gradient, eval mode, not in the optimizer; weights stay bit-identical."""
+    """Stage 1: no gradient, eval mode, not in the optimizer; weights stay bit-identical.
+
+    With ``bf16`` the teacher's forward runs under bfloat16 autocast on its device (meant for
+    GPUs; scores come back in bfloat16 and are cloned to the student's dtype by the caller).
+    """
 
     stage = 1
+
+    def __init__(self, bf16: bool = False) -> None:
+        self.bf16 = bf16
+        self.device_type = "cpu"
 
     def prepare(self, teacher: nn.Module) -> None:
         teacher.requires_grad_(False)
@@ -40,11 +48,16 @@ class FrozenTeacher(TeacherPolicy):
 
     def on_train_epoch_start(self, teacher: nn.Module) -> None:
         teacher.eval()
+        self.device_type = next(teacher.parameters()).device.type
 
     def scoring(self) -> ContextManager:
         # inference_mode skips autograd's version counting too; callers clone the results
         # (cheap: B x K scores) before they meet tensors that need gradients.
-        return torch.inference_mode()
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        if self.bf16:
+            stack.enter_context(torch.autocast(device_type=self.device_type, dtype=torch.bfloat16))
+        return stack
 
 
 class CoTrainedTeacher(TeacherPolicy):
@@ -63,6 +76,6 @@ class CoTrainedTeacher(TeacherPolicy):
         return (p for p in teacher.parameters() if p.requires_grad)
 
 
-def policy_for_stage(stage: int) -> TeacherPolicy:
-    """The teacher policy of stage 1 or 2."""
-    return {1: FrozenTeacher, 2: CoTrainedTeacher}[stage]()
+def policy_for_stage(stage: int, teacher_bf16: bool = False) -> TeacherPolicy:
+    """The teacher policy of stage 1 (optionally with a bfloat16 teacher) or 2."""
+    return FrozenTeacher(bf16=teacher_bf16) if stage == 1 else CoTrainedTeacher()

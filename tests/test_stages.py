@@ -88,3 +88,23 @@ def test_subsampling_weights_reach_the_loss():
     lit.use_weight = True
     b["subsampling_weight"] = torch.linspace(0.1, 1.0, 16)
     assert lit.training_step(b, 0).item() != pytest.approx(plain)
+
+
+def test_bf16_teacher_scores_close_to_float32_and_training_runs():
+    from neuralkg_distil.stages import FrozenTeacher
+    from neuralkg_distil.training_scores import FastTrainScorer
+
+    lit = lit_for(1, "ComplEx", "DualDE_Loss")
+    b = {**batch(), "neg_chunk_size": 4, "negative_sample": torch.randint(0, NUM_ENT, (4, 5))}
+    exact = FastTrainScorer()(lit.teacher, b)
+    policy = FrozenTeacher(bf16=True)
+    policy.prepare(lit.teacher)
+    policy.on_train_epoch_start(lit.teacher)
+    with policy.scoring():
+        low = FastTrainScorer()(lit.teacher, b)
+    assert low.neg.dtype == torch.bfloat16  # autocast really ran the products in bfloat16
+    torch.testing.assert_close(low.neg.float(), exact.neg, rtol=2e-2, atol=2e-2)
+    lit.policy = policy
+    before = snapshot(lit.teacher)
+    train_steps(lit, 2)
+    assert all(torch.equal(v, before[k]) for k, v in snapshot(lit.teacher).items())

@@ -1,10 +1,7 @@
 """Loading teachers: a real NeuralKG KGELitModel checkpoint, our own checkpoints, and each mismatch."""
 from __future__ import annotations
 
-import argparse
-import copy
 import os
-import pickle
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,6 @@ from neuralkg_distil.checkpoints import read_checkpoint
 from neuralkg_distil.errors import CheckpointError
 from neuralkg_distil.teacher import load_model
 
-from conftest import cli_flags
 
 
 def neuralkg_checkpoint(graph: Path, out: Path, model_name: str, dim: int) -> tuple[Path, int, int]:

@@ -5,7 +5,6 @@ import argparse
 from dataclasses import dataclass, fields
 from typing import Any, Dict, Optional
 
-import torch
 from torch import Tensor, nn
 
 from neuralkg_distil.errors import ConfigError
