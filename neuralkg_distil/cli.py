@@ -121,7 +121,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
 
     from neuralkg_distil.callbacks import RunConfigCallback
     from neuralkg_distil.checkpoints import atomic_write_json, dictionary_checksum, read_checkpoint
-    from neuralkg_distil.evaluation import FilterIndex, RankingEvaluator
+    from neuralkg_distil.evaluation import RankingEvaluator
     from neuralkg_distil.lit_model import KGDistillLitModel
     from neuralkg_distil.pretrain_lit_model import PretrainLitModel
     from neuralkg_distil.models import ModelSpec, build_model, model_args, parameter_count
@@ -206,8 +206,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         lit.load_state_dict(state, strict=False)
 
     # Final numbers come from our evaluator for every model, so teacher and student compare fairly.
-    triples = torch.tensor(sorted(sampler.get_all_true_triples()), dtype=torch.long)
-    evaluator = RankingEvaluator(FilterIndex.from_triples(triples, num_ent, num_rel), hits=tuple(args.calc_hits))
+    evaluator = RankingEvaluator.for_sampler(sampler, hits=tuple(args.calc_hits))
     # Lightning hands the module back on the CPU after fit: rank on the device it trained on.
     device = trainer.strategy.root_device
     lit.to(device)

@@ -10,7 +10,7 @@ scatter, and ranks are counted, with an explicit tie policy
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import LongTensor, Tensor, nn
@@ -186,6 +186,12 @@ class RankingEvaluator:
         self.hits = tuple(int(k) for k in hits)
         self.batch_size = int(batch_size)
         self.ties = ties
+
+    @classmethod
+    def for_sampler(cls, sampler: Any, **kwargs: Any) -> "RankingEvaluator":
+        """An evaluator filtering with every known triple (train, valid, test) of a NeuralKG sampler."""
+        triples = torch.tensor(sorted(sampler.get_all_true_triples()), dtype=torch.long)
+        return cls(FilterIndex.from_triples(triples, len(sampler.ent2id), len(sampler.rel2id)), **kwargs)
 
     @staticmethod
     def _as_scorer(model_or_scorer: nn.Module | Scorer) -> tuple[Scorer, torch.device | None]:

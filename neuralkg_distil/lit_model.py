@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import pytorch_lightning as pl
 import torch
@@ -18,9 +18,10 @@ from torch import nn
 
 from neuralkg_distil.checkpoints import CONFIG_KEY, FORMAT_VERSION
 from neuralkg_distil.errors import ConfigError, DistilError
-from neuralkg_distil.evaluation import FilterIndex, RankingEvaluator
+from neuralkg_distil.evaluation import RankingEvaluator
 from neuralkg_distil.losses import DistillationLoss, DualDE_Loss, EntityPairs, Scores
 from neuralkg_distil.models import entity_vectors, n3_penalty
+from neuralkg_distil.ranking_hooks import RankCollector
 from neuralkg_distil.stage_models import StageModels, build_stage_models
 from neuralkg_distil.stages import policy_for_stage
 from neuralkg_distil.training_scores import FastTrainScorer, TrainScorer
@@ -47,7 +48,7 @@ def distillation_loss_class(name: Optional[str]) -> type:
     return DualDE_Loss
 
 
-class KGDistillLitModel(pl.LightningModule):
+class KGDistillLitModel(RankCollector, pl.LightningModule):
     """Distil a teacher KGE into a student (stage 1) or co-train both (stage 2).
 
     ``KGDistillLitModel(model, args)`` is NeuralKG's calling convention: the teacher (and in
@@ -88,7 +89,6 @@ class KGDistillLitModel(pl.LightningModule):
         self.hits = tuple(getattr(args, "calc_hits", (1, 3, 10)))
         self.regularization = float(getattr(args, "regularization", 0.0) or 0.0)
         self.use_weight = bool(getattr(args, "use_weight", False))
-        self._ranks: Dict[str, List[torch.Tensor]] = {}
 
     # ----------------------------------------------------------------------------- training
     def forward(self, triples: torch.Tensor) -> torch.Tensor:
@@ -98,19 +98,17 @@ class KGDistillLitModel(pl.LightningModule):
         return EntityPairs(entity_vectors(model, pos[:, 0]), entity_vectors(model, pos[:, 2]))
 
     def training_step(self, batch: Dict[str, Any], batch_idx: int) -> torch.Tensor:
+        structure = self.loss.settings.structure_weight > 0
+        pos = batch["positive_sample"]
         student = self.train_scorer(self.model, batch)
+        student_pairs = self._pairs(self.model, pos) if structure else None
         with self.policy.scoring():
             teacher = self.train_scorer(self.teacher, batch)
+            teacher_pairs = self._pairs(self.teacher, pos) if structure else None
         if not self.policy.trains_teacher:
+            # Out of inference mode (and bfloat16) before these meet tensors that need gradients.
             teacher = Scores(teacher.pos.to(student.pos.dtype), teacher.neg.to(student.neg.dtype)).clone()
-        student_pairs = teacher_pairs = None
-        if self.loss.settings.structure_weight > 0:
-            pos = batch["positive_sample"]
-            student_pairs = self._pairs(self.model, pos)
-            with self.policy.scoring():
-                teacher_pairs = self._pairs(self.teacher, pos)
-            if not self.policy.trains_teacher:
-                teacher_pairs = teacher_pairs.clone()
+            teacher_pairs = teacher_pairs.clone() if teacher_pairs is not None else None
         weight = batch.get("subsampling_weight") if self.use_weight else None
         loss = self.loss(student, teacher, self.stage, weight, student_pairs, teacher_pairs)
         if self.regularization > 0:
@@ -143,39 +141,20 @@ class KGDistillLitModel(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     # --------------------------------------------------------------------------- evaluation
-    def setup(self, stage: Optional[str] = None) -> None:
-        if self.evaluator is None:
-            datamodule = self.trainer.datamodule if self.trainer is not None else None
-            sampler = getattr(datamodule, "train_sampler", None)
-            if sampler is None:
-                raise ConfigError("KGDistillLitModel needs a NeuralKG data module with a train_sampler")
-            triples = torch.tensor(sorted(sampler.get_all_true_triples()), dtype=torch.long)
-            index = FilterIndex.from_triples(triples, self.student_spec.num_ent, self.student_spec.num_rel)
-            self.evaluator = RankingEvaluator(index, hits=self.hits)
-
-    def _collect(self, key: str, model: nn.Module, triples: torch.Tensor) -> None:
-        self._ranks.setdefault(key, []).append(self.evaluator.ranks(model, triples).cpu())
-
-    def _metrics(self, key: str) -> Dict[str, float]:
-        ranks = self._ranks.pop(key, [])
-        if not ranks:
-            return {}
-        return RankingEvaluator.metrics(torch.cat(ranks), self.hits)
-
     def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
-        self._collect("val", self.model, batch["positive_sample"])
+        self.collect_ranks("val", self.model, batch["positive_sample"])
 
     def validation_epoch_end(self, outputs: Any) -> None:
-        metrics = self._metrics("val")
+        metrics = self.pop_metrics("val")
         self.log_dict({f"Eval|{k}": v for k, v in metrics.items()}, prog_bar=True)
 
     def test_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
-        self._collect("student", self.model, batch["positive_sample"])
-        self._collect("teacher", self.teacher, batch["positive_sample"])
+        self.collect_ranks("student", self.model, batch["positive_sample"])
+        self.collect_ranks("teacher", self.teacher, batch["positive_sample"])
 
     def test_epoch_end(self, outputs: Any) -> None:
-        logged = {f"Test|{k}": v for k, v in self._metrics("student").items()}
-        logged.update({f"Test|teacher_{k}": v for k, v in self._metrics("teacher").items()})
+        logged = {f"Test|{k}": v for k, v in self.pop_metrics("student").items()}
+        logged.update({f"Test|teacher_{k}": v for k, v in self.pop_metrics("teacher").items()})
         self.log_dict(logged)
 
     # --------------------------------------------------------------------------- checkpoints

@@ -63,14 +63,13 @@ class TorchUniSampler(UniSampler):
         self.cross_sampling_flag = 1 - self.cross_sampling_flag
         mode = "head-batch" if self.cross_sampling_flag == 0 else "tail-batch"
         pos = torch.tensor(data, dtype=torch.long).reshape(-1, 3)
+        batch: Dict[str, Any] = {"mode": mode, "positive_sample": pos}
         if self.neg_chunk_size > 0:
             chunks = -(-pos.shape[0] // self.neg_chunk_size)
-            negatives = torch.randint(0, self.num_ent, (chunks, self.num_neg))
-        else:
-            negatives = self.draw(pos, mode, self.num_neg)
-        batch: Dict[str, Any] = {"mode": mode, "positive_sample": pos, "negative_sample": negatives}
-        if self.neg_chunk_size > 0:
+            batch["negative_sample"] = torch.randint(0, self.num_ent, (chunks, self.num_neg))
             batch["neg_chunk_size"] = self.neg_chunk_size
+        else:
+            batch["negative_sample"] = self.draw(pos, mode, self.num_neg)
         if self.use_weight:
             batch["subsampling_weight"] = self.subsampling_weights(data)
         return batch

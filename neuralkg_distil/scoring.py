@@ -178,11 +178,7 @@ class TransEScorer(_BaseScorer):
         m = self.model
         emb, rel = m.ent_emb.weight, m.rel_emb.weight[triples[:, 1]]
         queries = emb[triples[:, 2]] - rel if mode == "head-batch" else emb[triples[:, 0]] + rel
-        num_chunks, k = candidates.shape
-        size = -(-queries.shape[0] // num_chunks)
-        padded = F.pad(queries, (0, 0, 0, num_chunks * size - queries.shape[0])).view(num_chunks, size, -1)
-        dist = torch.cdist(padded, emb[candidates.to(emb.device)], p=1).reshape(num_chunks * size, k)
-        return self._margin() - dist[: queries.shape[0]]
+        return self._margin() - _per_chunk(queries, emb, candidates, lambda q, c: torch.cdist(q, c, p=1))
 
 
 class TransHScorer(TransEScorer):
@@ -319,17 +315,25 @@ class _BilinearScorer(_BaseScorer):
         triples = torch.as_tensor(triples, device=self.device)
         h, r, t = triples[:, 0], triples[:, 1], triples[:, 2]
         terms = self._head_terms(r, t) if mode == "head-batch" else self._tail_terms(h, r)
-        return self._finish(sum(_chunked_products(q, table, candidates) for q, table in terms))
+        return self._finish(sum(_per_chunk(q, table, candidates, _dot) for q, table in terms))
 
 
-def _chunked_products(queries: Tensor, table: Tensor, candidates: Tensor) -> Tensor:
-    """``queries[b] . table[candidates[chunk(b)]]`` as one batched matrix product."""
+def _per_chunk(queries: Tensor, table: Tensor, candidates: Tensor, pair: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+    """``pair(queries[b], table[candidates[chunk(b)]])`` for every row, one batched call per batch.
+
+    ``candidates`` is ``(C, K)`` and row ``b`` belongs to chunk ``b // ceil(B / C)``; ``pair`` maps
+    ``(C, S, d)`` queries and ``(C, K, d)`` candidates to ``(C, S, K)``.
+    """
     num_chunks, k = candidates.shape
     rows = queries.shape[0]
     size = -(-rows // num_chunks)
     padded = F.pad(queries, (0, 0, 0, num_chunks * size - rows)).view(num_chunks, size, -1)
     cand = table[candidates.to(table.device)]  # (C, K, d): C * K rows, not B * K
-    return torch.bmm(padded, cand.transpose(1, 2)).reshape(num_chunks * size, k)[:rows]
+    return pair(padded, cand).reshape(num_chunks * size, k)[:rows]
+
+
+def _dot(queries: Tensor, candidates: Tensor) -> Tensor:
+    return torch.bmm(queries, candidates.transpose(1, 2))
 
 
 class DistMultScorer(_BilinearScorer):

@@ -90,7 +90,7 @@ def eval_path(path: str, data_path: str, dim: int, num_triples: int, eval_bs: in
     from neuralkg.data import TestSampler, UniSampler
     from neuralkg.eval_task import link_predict
 
-    from neuralkg_distil.evaluation import FilterIndex, RankingEvaluator
+    from neuralkg_distil.evaluation import RankingEvaluator
     from neuralkg_distil.models import ModelSpec, build_model
 
     if threads:
@@ -113,8 +113,7 @@ def eval_path(path: str, data_path: str, dim: int, num_triples: int, eval_bs: in
                 ranks.append(link_predict(batch, model, prediction="all").cpu())
             ranks = torch.cat(ranks)
         else:
-            triples = torch.tensor(sorted(sampler.get_all_true_triples()), dtype=torch.long)
-            evaluator = RankingEvaluator(FilterIndex.from_triples(triples, num_ent, num_rel), batch_size=eval_bs)
+            evaluator = RankingEvaluator.for_sampler(sampler, batch_size=eval_bs)
             ranks = evaluator.ranks(model, torch.tensor(test, dtype=torch.long, device=dev))
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
