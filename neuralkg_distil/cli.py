@@ -3,7 +3,8 @@
 ``neuralkg-distil [FLAGS]`` (and ``python main.py [FLAGS]``) trains: with NeuralKG's
 ``KGELitModel`` it pretrains a model (a teacher, or a directly trained student); with
 ``KGDistillLitModel`` it runs distillation stage 1 or 2. Sub-commands: ``demo`` (the whole
-pipeline on a generated graph), ``fetch-data`` and ``generate-graph``.
+pipeline on a generated graph), ``experiment`` (a grid of runs from a YAML file),
+``fetch-data`` and ``generate-graph``.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--stage", default=1, type=int, choices=(1, 2), help="Distillation stage: 1 (teacher frozen) or 2 (teacher unfrozen).")
     group.add_argument("--stage2", default=False, action="store_true", help="Same as --stage 2 (the reference code's flag).")
     group.add_argument("--student_ckpt", default=None, type=str, help="Stage 2's start; default: <run_dir>/stage1/best.ckpt.")
+    group.add_argument("--student_init", default="stage1", choices=("stage1", "random"), help="Stage 2's student: from the stage-1 checkpoint, or new (the -S1 ablation; the teacher then comes from --teacher_ckpt).")
     group.add_argument("--alpha", default=0.5, type=float, help="Student's soft-label weight in [0, 1] (fixed weighting).")
     group.add_argument("--beta", default=0.5, type=float, help="Teacher's soft-label weight in [0, 1] in stage 2 (fixed weighting).")
     group.add_argument("--soft_weighting", default=None, choices=("fixed", "adaptive"), help="fixed alpha/beta, or DualDE's learnable per-triple weights; default: the loss's own (DistilE fixed, DualDE adaptive).")
@@ -43,6 +45,7 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--run_dir", default=None, type=str, help="Run folder; default: <output_dir>/<dataset>/<model>_<dim>[_distil].")
     group.add_argument("--output_dir", default="output", type=str, help="Parent of the default run folders.")
     group.add_argument("--overwrite", default=False, action="store_true", help="Replace an earlier run's results in the same folder.")
+    group.add_argument("--resume", default=False, action="store_true", help="Continue an interrupted run from its last.ckpt (same flags, same folder).")
     return parser
 
 
@@ -53,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = setup_parser()
     parser.prog = "neuralkg-distil"
     parser.description = "Distil a large knowledge-graph embedding into a small one (NeuralKG plugin)."
-    parser.epilog = "Sub-commands: demo, fetch-data, generate-graph (each with --help)."
+    parser.epilog = "Sub-commands: demo, experiment, fetch-data, generate-graph (each with --help)."
     return add_distillation_args(parser)
 
 
@@ -100,8 +103,20 @@ def _resolve(namespace: str, name: str, flag: str) -> type:
     return cls
 
 
-def _prepare_stage_dir(stage_dir: Path, overwrite: bool) -> None:
-    """Refuse to overwrite an earlier run's outputs unless asked; clear them when asked."""
+def _prepare_stage_dir(stage_dir: Path, overwrite: bool, resume: bool = False) -> Optional[Path]:
+    """Refuse to overwrite an earlier run's outputs unless asked; clear them when asked.
+
+    With ``resume``, returns the interrupted run's ``last.ckpt`` to continue from (None when the
+    folder holds no run yet); a finished run (``results.json`` present) is not resumed.
+    """
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite contradict each other: pick one")
+    if resume:
+        if (stage_dir / RESULTS_FILE).exists():
+            raise ConfigError(f"{stage_dir} holds a finished run ({RESULTS_FILE}); nothing to resume (pass --overwrite to rerun)")
+        last = stage_dir / "last.ckpt"
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        return last if last.is_file() else None
     earlier = [p for p in (stage_dir / RESULTS_FILE, stage_dir / "best.ckpt", stage_dir / "last.ckpt") if p.exists()]
     if earlier and not overwrite:
         raise ConfigError(f"{stage_dir} already holds an earlier run ({earlier[0].name}); pass --overwrite or another --run_dir")
@@ -110,6 +125,7 @@ def _prepare_stage_dir(stage_dir: Path, overwrite: bool) -> None:
             path.unlink()
         (stage_dir / RESULTS_FILE).unlink(missing_ok=True)
     stage_dir.mkdir(parents=True, exist_ok=True)
+    return None
 
 
 def train(args: argparse.Namespace) -> Dict[str, Any]:
@@ -138,7 +154,10 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     stage = stage_of(args) if distil else None
     run_dir = default_run_dir(args, distil)
     stage_dir = run_dir / (f"stage{stage}" if distil else "pretrain")
-    _prepare_stage_dir(stage_dir, args.overwrite)
+    resume_from = _prepare_stage_dir(stage_dir, args.overwrite, getattr(args, "resume", False))
+    if resume_from is not None:
+        read_checkpoint(resume_from, "checkpoint to resume")  # one-line error if unreadable or unsafe
+        print(f"resuming from {resume_from}")
 
     pl.seed_everything(args.seed, workers=True)
     # NeuralKG's samplers write num_ent/num_rel into the args they get: give them a copy.
@@ -195,7 +214,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         check_val_every_n_epoch=args.check_per_epoch,
     )
     if not args.test_only:
-        trainer.fit(lit, datamodule=datamodule)
+        trainer.fit(lit, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
         best = checkpoint_cb.best_model_path or checkpoint_cb.last_model_path
     else:
         best = args.checkpoint_dir
@@ -246,6 +265,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from neuralkg_distil.demo import main as demo_main
 
             return demo_main(argv[1:])
+        if argv and argv[0] == "experiment":
+            from neuralkg_distil.experiment.runner import main as experiment_main
+
+            return experiment_main(argv[1:])
         if argv and argv[0] == "fetch-data":
             from neuralkg_distil.data.fetch import main as fetch_main
 

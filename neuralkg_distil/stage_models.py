@@ -2,7 +2,9 @@
 
 Stage 1: the teacher comes from ``--teacher_ckpt``, the student is new.
 Stage 2: student, teacher and the student's learnable loss weights come from the stage-1
-checkpoint (``--student_ckpt``, default ``<run_dir>/stage1/best.ckpt``).
+checkpoint (``--student_ckpt``, default ``<run_dir>/stage1/best.ckpt``); with
+``--student_init random`` (the papers' -S1 ablation) the student is new and the teacher comes
+from ``--teacher_ckpt``.
 """
 from __future__ import annotations
 
@@ -78,9 +80,11 @@ def build_stage_models(
     stage = stage_of(args)
     teacher_model = getattr(args, "teacher_model", None) or args.model_name
     student_spec = ModelSpec.from_args(args, num_ent, num_rel)
-    if stage == 1:
+    from_scratch = getattr(args, "student_init", "stage1") == "random"
+    if stage == 1 or from_scratch:
         if not getattr(args, "teacher_ckpt", None):
-            raise ConfigError("distillation needs a teacher: pass --teacher_ckpt PATH (a pretrained checkpoint)")
+            what = "distillation" if stage == 1 else "stage 2 with --student_init random"
+            raise ConfigError(f"{what} needs a teacher: pass --teacher_ckpt PATH (a pretrained checkpoint)")
         teacher, teacher_spec = load_model(
             args.teacher_ckpt,
             model_name=teacher_model,
@@ -92,7 +96,7 @@ def build_stage_models(
         )
         if student is None:
             student = build_model(student_spec, args)
-        return StageModels(1, student, teacher, student_spec, teacher_spec, source=str(args.teacher_ckpt))
+        return StageModels(stage, student, teacher, student_spec, teacher_spec, source=str(args.teacher_ckpt))
 
     path = stage1_checkpoint(args)
     if not path.is_file():

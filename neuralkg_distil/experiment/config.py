@@ -1,0 +1,243 @@
+"""Experiment configuration: read the YAML file, expand the grid into cells, cells into jobs.
+
+A *cell* is one (dataset, model, teacher dim, student dim, method) entry of the results table.
+A *job* is one training (a pretraining, distillation stage 1 or stage 2). Cells share jobs: every
+cell of a model and teacher dimension uses the same teacher job, and DS and -S2 share the stage-1
+job. A job is identified by the hash of everything that determines its result (flags, dataset,
+seed and the hashes of the jobs it starts from), so a finished job is recognised on re-run and a
+changed setting gives a new job instead of reusing a stale one.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from neuralkg_distil.errors import ConfigError
+
+METHODS = ("teacher", "no-DS", "DS", "-S1", "-S2")
+PHASES = ("pretrain", "stage1", "stage2")
+GRID_KEYS = ("dataset", "model", "teacher_dim", "student_dim", "method")
+# Flags the runner sets itself; a config that sets them would silently break the job graph.
+_RESERVED = {"data_path", "model_name", "emb_dim", "teacher_dim", "teacher_ckpt", "student_ckpt", "stage", "stage2",
+             "student_init", "run_dir", "output_dir", "seed", "litmodel_name", "overwrite", "resume"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One entry of the results table."""
+
+    dataset: str
+    model: str
+    teacher_dim: int
+    student_dim: int
+    method: str
+
+    @property
+    def key(self) -> Tuple[str, str, int, int, str]:
+        return (self.dataset, self.model, self.teacher_dim, self.student_dim, self.method)
+
+
+@dataclass
+class Job:
+    """One training; ``deps`` are the jobs whose checkpoints it starts from."""
+
+    kind: str  # "pretrain", "stage1" or "stage2"
+    dataset: str
+    model: str
+    dim: int
+    flags: Dict[str, Any]
+    seed: int
+    teacher_dim: Optional[int] = None
+    student_init: str = "stage1"
+    deps: Dict[str, "Job"] = field(default_factory=dict)  # role ("teacher", "student") -> job
+
+    @property
+    def job_id(self) -> str:
+        payload = {
+            "kind": self.kind, "dataset": self.dataset, "model": self.model, "dim": self.dim,
+            "teacher_dim": self.teacher_dim, "student_init": self.student_init, "seed": self.seed,
+            "flags": self.flags, "deps": {role: job.job_id for role, job in sorted(self.deps.items())},
+        }
+        digest = hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        return f"{self.kind}-{self.dataset}-{self.model}-{self.dim}-{digest}"
+
+    @property
+    def stage_dir_name(self) -> str:
+        return "pretrain" if self.kind == "pretrain" else self.kind
+
+
+@dataclass
+class Experiment:
+    """The parsed configuration file."""
+
+    name: str
+    output_dir: Path
+    seed: int
+    datasets: Dict[str, Path]
+    cells: List[Cell]
+    common: Dict[str, Any]
+    phases: Dict[str, Dict[str, Any]]
+    models: Dict[str, Dict[str, Any]]
+    jobs_in_parallel: int = 1
+    source: Optional[Path] = None
+
+    def flags_for(self, kind: str, model: str, role: str) -> Dict[str, Any]:
+        """Merged flags of one job: common < phase < model < model's phase < model's teacher."""
+        spec = self.models.get(model, {})
+        merged: Dict[str, Any] = {}
+        for layer in (self.common, self.phases.get(kind, {}), spec.get("flags", {}), spec.get(kind, {})):
+            merged.update(layer)
+        if role == "teacher":
+            merged.update(spec.get("teacher", {}))
+        return merged
+
+    def jobs_for(self, cell: Cell) -> Dict[str, Job]:
+        """The jobs a cell needs; the one whose ``model`` result fills the cell is under "result"."""
+        def job(kind: str, dim: int, role: str, **extra: Any) -> Job:
+            return Job(kind, cell.dataset, cell.model, dim, self.flags_for(kind, cell.model, role), self.seed, **extra)
+
+        teacher = job("pretrain", cell.teacher_dim, "teacher")
+        if cell.method == "teacher":
+            return {"result": teacher}
+        if cell.method == "no-DS":
+            return {"result": job("pretrain", cell.student_dim, "student")}
+        stage1 = job("stage1", cell.student_dim, "student", teacher_dim=cell.teacher_dim, deps={"teacher": teacher})
+        if cell.method == "-S2":
+            return {"result": stage1, "teacher": teacher}
+        if cell.method == "DS":
+            stage2 = job("stage2", cell.student_dim, "student", teacher_dim=cell.teacher_dim,
+                         deps={"teacher": teacher, "student": stage1})
+            return {"result": stage2, "stage1": stage1, "teacher": teacher}
+        scratch = job("stage2", cell.student_dim, "student", teacher_dim=cell.teacher_dim, student_init="random",
+                      deps={"teacher": teacher})
+        return {"result": scratch, "teacher": teacher}
+
+    def all_jobs(self) -> List[Job]:
+        """Every job of the grid, each once, dependencies before the jobs that need them."""
+        ordered: Dict[str, Job] = {}
+
+        def visit(job: Job) -> None:
+            for dep in job.deps.values():
+                visit(dep)
+            ordered.setdefault(job.job_id, job)
+
+        for cell in self.cells:
+            for job in self.jobs_for(cell).values():
+                visit(job)
+        return list(ordered.values())
+
+
+def _as_list(value: Any) -> List[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def expand_grid(entries: List[Mapping[str, Any]], where: str = "grid") -> List[Cell]:
+    """Cells of every grid entry (the product of its lists), in order, without repeats.
+
+    A ``teacher`` cell does not depend on the student dimension, so it is listed once per
+    (dataset, model, teacher dim), with ``student_dim`` equal to the teacher's.
+    """
+    cells: Dict[Tuple[Any, ...], Cell] = {}
+    for i, entry in enumerate(entries):
+        unknown = set(entry) - set(GRID_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}[{i}]: unknown key(s) {', '.join(sorted(unknown))}; expected {', '.join(GRID_KEYS)}")
+        missing = [k for k in GRID_KEYS if k not in entry]
+        if missing:
+            raise ConfigError(f"{where}[{i}]: missing key(s) {', '.join(missing)}")
+        for dataset, model, tdim, sdim, method in itertools.product(*(_as_list(entry[k]) for k in GRID_KEYS)):
+            if method not in METHODS:
+                raise ConfigError(f"{where}[{i}]: unknown method {method!r}; valid: {', '.join(METHODS)}")
+            for name, dim in (("teacher_dim", tdim), ("student_dim", sdim)):
+                if not isinstance(dim, int) or isinstance(dim, bool) or dim <= 0:
+                    raise ConfigError(f"{where}[{i}]: {name} must be a positive integer, got {dim!r}")
+            if method == "teacher":
+                sdim = tdim
+            cell = Cell(str(dataset), str(model), int(tdim), int(sdim), str(method))
+            cells.setdefault(cell.key, cell)
+    return list(cells.values())
+
+
+def select_cells(cells: List[Cell], condition: str) -> List[Cell]:
+    """The cells matching ``KEY=V1,V2`` (e.g. ``model=ComplEx,RotatE``)."""
+    key, _, values = condition.partition("=")
+    if key not in GRID_KEYS or not values:
+        raise ConfigError(f"--only {condition!r}: expected KEY=V1,V2 with KEY one of {', '.join(GRID_KEYS)}")
+    wanted = set(values.split(","))
+    return [c for c in cells if str(getattr(c, key)) in wanted]
+
+
+def _mapping(raw: Mapping[str, Any], key: str, path: Path) -> Dict[str, Any]:
+    value = raw.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{path}: '{key}' must be a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+def _check_flags(flags: Mapping[str, Any], where: str) -> None:
+    bad = sorted(set(flags) & _RESERVED)
+    if bad:
+        raise ConfigError(f"{where}: {', '.join(bad)} is set by the runner from the grid; remove it")
+
+
+def load_experiment(path: str | Path, output_dir: Optional[str] = None, data_root: Optional[str] = None) -> Experiment:
+    """Parse and check an experiment file; relative paths are relative to the file's folder.
+
+    ``data_root`` replaces the folder each dataset lies in (its name is kept), for machines
+    where the data sits elsewhere.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"experiment file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    base = path.parent
+    datasets_raw = _mapping(raw, "datasets", path)
+    if not datasets_raw:
+        raise ConfigError(f"{path}: 'datasets' is empty; name each dataset folder, e.g. WN18RR: ../datasets/WN18RR")
+    datasets = {str(name): (base / str(folder)).resolve() for name, folder in datasets_raw.items()}
+    if data_root:
+        datasets = {name: Path(data_root).resolve() / folder.name for name, folder in datasets.items()}
+    grid = raw.get("grid")
+    if not isinstance(grid, list) or not grid:
+        raise ConfigError(f"{path}: 'grid' must be a non-empty list of entries with keys {', '.join(GRID_KEYS)}")
+    cells = expand_grid(grid, f"{path}: grid")
+    for cell in cells:
+        if cell.dataset not in datasets:
+            raise ConfigError(f"{path}: grid uses dataset {cell.dataset!r}, not listed under 'datasets'")
+    common = _mapping(raw, "common", path)
+    _check_flags(common, f"{path}: common")
+    phases = _mapping(raw, "phases", path)
+    for name, flags in phases.items():
+        if name not in PHASES:
+            raise ConfigError(f"{path}: phases: unknown phase {name!r}; valid: {', '.join(PHASES)}")
+        _check_flags(flags or {}, f"{path}: phases.{name}")
+    models = _mapping(raw, "models", path)
+    for name, spec in models.items():
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"{path}: models.{name} must be a mapping")
+        for key, flags in spec.items():
+            if key not in ("flags", "teacher") + PHASES:
+                raise ConfigError(f"{path}: models.{name}: unknown key {key!r}; valid: flags, teacher, {', '.join(PHASES)}")
+            _check_flags(flags or {}, f"{path}: models.{name}.{key}")
+    out = Path(output_dir) if output_dir else base / str(raw.get("output_dir", Path("output") / "experiments" / path.stem))
+    seed = raw.get("seed", 321)
+    jobs = raw.get("jobs", 1)
+    if not isinstance(seed, int) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"{path}: 'seed' must be an integer and 'jobs' a positive integer")
+    return Experiment(
+        name=str(raw.get("name", path.stem)), output_dir=out, seed=seed, datasets=datasets, cells=cells,
+        common=common, phases={k: dict(v or {}) for k, v in phases.items()},
+        models={k: {kk: dict(vv or {}) for kk, vv in v.items()} for k, v in models.items()},
+        jobs_in_parallel=jobs, source=path,
+    )
