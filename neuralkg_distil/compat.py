@@ -89,6 +89,8 @@ def ensure_optional_imports() -> Optional[str]:
             raise RuntimeError("IPython is not installed; NeuralKG's debug hook embed() is unavailable")
 
         ipython.embed = embed  # type: ignore[attr-defined]
+        # matplotlib (and others) probe sys.modules["IPython"].get_ipython(): "not in IPython".
+        ipython.get_ipython = lambda: None  # type: ignore[attr-defined]
         sys.modules["IPython"] = ipython
     return _dgl_problem
 
