@@ -37,6 +37,7 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--alpha", default=0.5, type=float, help="Student's soft-label weight in [0, 1] (fixed weighting).")
     group.add_argument("--beta", default=0.5, type=float, help="Teacher's soft-label weight in [0, 1] in stage 2 (fixed weighting).")
     group.add_argument("--soft_weighting", default=None, choices=("fixed", "adaptive"), help="fixed alpha/beta, or DualDE's learnable per-triple weights; default: the loss's own (DistilE fixed, DualDE adaptive).")
+    group.add_argument("--soft_distance", default="smoothl1", choices=("smoothl1", "bce"), help="DualDE_Loss's soft distance: SmoothL1 between sigmoids (the paper's) or BCE against the label model's sigmoid (same minimum, stronger gradient).")
     group.add_argument("--structure_weight", default=0.0, type=float, help="Weight of DualDE's structure soft label (angle and length ratio); 0 disables it.")
     group.add_argument("--distil_family", default="auto", choices=("auto", "margin", "ce"), help="DistilE's loss family (margin or ce); auto picks it from the model. (Not --loss_family: NeuralKG scripts abbreviate --loss_name as --loss.)")
     group.add_argument("--rank_margin", default=1.0, type=float, help="gamma of the margin ranking loss (margin family).")

@@ -112,8 +112,10 @@ class Experiment:
             stage2 = job("stage2", cell.student_dim, "student", teacher_dim=cell.teacher_dim,
                          deps={"teacher": teacher, "student": stage1})
             return {"result": stage2, "stage1": stage1, "teacher": teacher}
-        scratch = job("stage2", cell.student_dim, "student", teacher_dim=cell.teacher_dim, student_init="random",
-                      deps={"teacher": teacher})
+        # -S1 is a whole training in stage 2 (teacher unfrozen from the start), so it gets stage 1's
+        # budget and learning rate rather than stage 2's short fine-tuning settings.
+        scratch = Job("stage2", cell.dataset, cell.model, cell.student_dim, self.flags_for("stage1", cell.model, "student"),
+                      self.seed, teacher_dim=cell.teacher_dim, student_init="random", deps={"teacher": teacher})
         return {"result": scratch, "teacher": teacher}
 
     def all_jobs(self) -> List[Job]:

@@ -27,6 +27,7 @@ class LossSettings:
     adv_temp: float = 1.0
     negative_adversarial_sampling: bool = True
     structure_weight: float = 0.0
+    soft_distance: Optional[str] = None  # DualDE: "smoothl1" (the paper's) or "bce"
 
     @classmethod
     def from_args(cls, args: Optional[argparse.Namespace], **overrides: Any) -> "LossSettings":
@@ -40,6 +41,8 @@ class LossSettings:
             value = getattr(settings, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"--{name} must lie in [0, 1], got {value}")
+        if settings.soft_distance not in (None, "smoothl1", "bce"):
+            raise ConfigError(f"--soft_distance must be smoothl1 or bce, got {settings.soft_distance!r}")
         if settings.structure_weight < 0:
             raise ConfigError(f"--structure_weight must be >= 0, got {settings.structure_weight}")
         return settings

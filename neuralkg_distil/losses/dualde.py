@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from neuralkg_distil.losses.base import DistillationLoss
 from neuralkg_distil.losses.hard import logistic
-from neuralkg_distil.losses.soft import sigmoid_smooth_l1
+from neuralkg_distil.losses.soft import SOFT_DISTANCES
 from neuralkg_distil.losses.terms import ElementTerms, Scores, adversarial_neg_weights, uniform_neg_weights
 
 
 class DualDE_Loss(DistillationLoss):  # noqa: N801 - NeuralKG's naming convention for losses
     """Soft distance SmoothL1(sigma(f_S), sigma(f_T)); hard term -log sigma(f(pos)) - sum_j p_j log sigma(-f(neg_j)).
+
+    ``--soft_distance bce`` swaps the soft distance for BCE against sigma(f_T): same minimum, but
+    its gradient sigma(f_S) - sigma(f_T) does not vanish where the sigmoids saturate.
 
     The same detached self-adversarial weights p_j (from the learner's own negative scores)
     weigh the negatives' soft distances and soft weights.
@@ -22,9 +25,10 @@ class DualDE_Loss(DistillationLoss):  # noqa: N801 - NeuralKG's naming conventio
             neg_weights = adversarial_neg_weights(learner.neg, self.settings.adv_temp)
         else:
             neg_weights = uniform_neg_weights(learner.neg)
+        soft = SOFT_DISTANCES[self.settings.soft_distance or "smoothl1"]
         return ElementTerms(
-            soft_pos=sigmoid_smooth_l1(learner.pos, label.pos),
-            soft_neg=sigmoid_smooth_l1(learner.neg, label.neg),
+            soft_pos=soft(learner.pos, label.pos),
+            soft_neg=soft(learner.neg, label.neg),
             hard_pos=hard_pos,
             hard_neg=hard_neg,
             neg_weights=neg_weights,

@@ -19,3 +19,7 @@ def probability_bce(learner: Tensor, label: Tensor) -> Tensor:
 def sigmoid_smooth_l1(learner: Tensor, label: Tensor) -> Tensor:
     """SmoothL1(sigma(f_learner), sigma(f_label)) (DualDE's soft distance)."""
     return F.smooth_l1_loss(torch.sigmoid(learner), torch.sigmoid(label.detach()), reduction="none")
+
+
+# --soft_distance choices of DualDE_Loss (DistilE picks its own by loss family).
+SOFT_DISTANCES = {"smoothl1": sigmoid_smooth_l1, "bce": probability_bce}
