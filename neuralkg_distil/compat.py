@@ -91,6 +91,7 @@ def ensure_optional_imports() -> Optional[str]:
         ipython.embed = embed  # type: ignore[attr-defined]
         # matplotlib (and others) probe sys.modules["IPython"].get_ipython(): "not in IPython".
         ipython.get_ipython = lambda: None  # type: ignore[attr-defined]
+        ipython.version_info = (0, 0, 0, "neuralkg-distil stand-in")  # type: ignore[attr-defined]
         sys.modules["IPython"] = ipython
     return _dgl_problem
 

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 import pytest
 import yaml
@@ -15,7 +15,7 @@ import yaml
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.experiment.config import Cell, expand_grid, load_experiment, select_cells
 from neuralkg_distil.experiment.jobs import command_for, job_dir, stage_dir
-from neuralkg_distil.experiment.report import markdown, rows_of
+from neuralkg_distil.experiment.report import rows_of
 from neuralkg_distil.experiment.runner import Runner
 
 METRICS = {"mrr": 0.5, "hits@1": 0.4, "hits@3": 0.5, "hits@10": 0.7, "mr": 3.0}

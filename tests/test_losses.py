@@ -84,14 +84,15 @@ def test_family_override_and_subsampling_weights():
 
 
 # --- DualDE -------------------------------------------------------------------------------
-def dualde_side(learner_pos, learner_neg, label_pos, label_neg, w_pos, w_neg):
-    """DualDE's per-side loss written out with plain floats."""
+def dualde_side(learner_pos, learner_neg, label_pos, label_neg, w_pos, w_neg, distance=None):
+    """DualDE's per-side loss written out with plain floats (soft distance: SmoothL1 of sigmoids)."""
+    distance = distance or (lambda x, y: smooth_l1(sig(x), sig(y)))
     q = [math.exp(x) for x in learner_neg]
     q = [x / sum(q) for x in q]
-    d_pos = smooth_l1(sig(learner_pos), sig(label_pos))
+    d_pos = distance(learner_pos, label_pos)
     pos_part = w_pos * d_pos + (1 - w_pos) * -math.log(sig(learner_pos))
     neg_part = sum(
-        qj * (wj * smooth_l1(sig(x), sig(y)) + (1 - wj) * -math.log(sig(-x)))
+        qj * (wj * distance(x, y) + (1 - wj) * -math.log(sig(-x)))
         for qj, wj, x, y in zip(q, w_neg, learner_neg, label_neg)
     )
     return 0.5 * (pos_part + neg_part)
@@ -113,6 +114,22 @@ def test_dualde_fixed_and_stage2_by_hand():
     t_side = dualde_side(2.0, [-1.0, 0.0], 1.0, [0.0, math.log(3)], 0.2, [0.2, 0.2])
     assert loss(student, teacher, stage=1).item() == pytest.approx(s_side)
     assert loss(student, teacher, stage=2).item() == pytest.approx(s_side + t_side)
+
+
+def test_dualde_bce_soft_distance_by_hand():
+    loss = DualDE_Loss(model_name="ComplEx", adv_temp=1.0, soft_distance="bce")
+    student, teacher = s(1.0, [0.0, math.log(3)]), s(2.0, [-1.0, 0.0])
+    expected = dualde_side(1.0, [0.0, math.log(3)], 2.0, [-1.0, 0.0], sig(2.0), [1 - sig(-1.0), 1 - sig(0.0)],
+                           distance=lambda x, y: bce(sig(x), sig(y)))
+    assert loss(student, teacher).item() == pytest.approx(expected)
+    # same minimum as SmoothL1 (learner equal to label), but a gradient that does not vanish
+    far = Scores.of(torch.tensor([12.0], requires_grad=True), torch.tensor([[-12.0]], requires_grad=True))
+    label = s(-12.0, [12.0])
+    grads = {}
+    for name in ("smoothl1", "bce"):
+        (g,) = torch.autograd.grad(DualDE_Loss(model_name="ComplEx", soft_weighting="fixed", alpha=1.0, soft_distance=name)(far, label), far.pos)
+        grads[name] = abs(g.item())
+    assert grads["bce"] > 1000 * grads["smoothl1"]
 
 
 def test_dualde_adaptive_stage2_teacher_gates_read_student_scores():
@@ -147,7 +164,7 @@ def test_structure_term_by_hand():
         loss(zero, zero)
 
 
-@pytest.mark.parametrize("bad", [{"alpha": 1.5}, {"beta": -0.1}, {"soft_weighting": "magic"}, {"distil_family": "x"}])
+@pytest.mark.parametrize("bad", [{"alpha": 1.5}, {"beta": -0.1}, {"soft_weighting": "magic"}, {"distil_family": "x"}, {"soft_distance": "l2"}])
 def test_bad_settings_are_config_errors(bad):
     with pytest.raises(ConfigError):
         DistilE_Loss(model_name="TransE", **bad)
