@@ -74,6 +74,7 @@ def _atomic(path: Path, write) -> Path:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make shared results unreadable to others
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -91,6 +92,12 @@ def atomic_write_json(data: Any, path: str | os.PathLike) -> Path:
     """Write JSON atomically (temporary file + rename)."""
     text = json.dumps(data, indent=2, sort_keys=True).encode()
     return _atomic(Path(path), lambda handle: handle.write(text + b"\n"))
+
+
+def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write UTF-8 text atomically (temporary file + rename)."""
+    data = text.encode("utf-8")
+    return _atomic(Path(path), lambda handle: handle.write(data))
 
 
 def dictionary_checksum(data_path: str | os.PathLike) -> str:

@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from neuralkg_distil.checkpoints import atomic_write_json
+from neuralkg_distil.checkpoints import atomic_write_json, atomic_write_text
 from neuralkg_distil.experiment.config import METHODS, Cell, Experiment
 from neuralkg_distil.experiment.jobs import epochs_reached, is_done, job_dir, meta_of, results_of
 
@@ -106,23 +106,7 @@ def write_csv(rows: Sequence[Dict[str, Any]], path: Path) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: row.get(k) for k in COLUMNS})
-    _atomic_text(buffer.getvalue(), path)
-
-
-def _atomic_text(text: str, path: Path) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make shared result files unreadable to others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(buffer.getvalue(), path)
 
 
 def plot(rows: Sequence[Dict[str, Any]], folder: Path) -> List[Path]:
@@ -176,7 +160,7 @@ def write_reports(exp: Experiment, plots: bool = True) -> Dict[str, Path]:
     paths = {"csv": out / "results.csv", "json": out / "results.json", "markdown": out / "results.md"}
     write_csv(rows, paths["csv"])
     atomic_write_json({"experiment": exp.name, "rows": rows}, paths["json"])
-    _atomic_text(markdown(rows, f"{exp.name}: results"), paths["markdown"])
+    atomic_write_text(markdown(rows, f"{exp.name}: results"), paths["markdown"])
     if plots:
         for i, path in enumerate(plot(rows, out / "plots")):
             paths[f"plot{i}"] = path
