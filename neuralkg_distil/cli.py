@@ -13,11 +13,10 @@ import logging
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from neuralkg_distil.errors import ConfigError, DatasetError, DistilError
+from neuralkg_distil.errors import ConfigError, DistilError
 
 log = logging.getLogger("neuralkg_distil")
 
@@ -66,30 +65,54 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def _check_flags(args: argparse.Namespace) -> None:
+    """One-line errors for flag values no run can use (before any data is read)."""
     for name in ("alpha", "beta"):
         value = getattr(args, name)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"--{name} must lie in [0, 1], got {value}")
-    for name in ("num_neg", "eval_bs", "emb_dim"):
+    for name in ("num_neg", "eval_bs", "emb_dim", "check_per_epoch", "lr"):
         if getattr(args, name) <= 0:
             raise ConfigError(f"--{name} must be positive, got {getattr(args, name)}")
-    if args.neg_chunk_size < 0:
-        raise ConfigError(f"--neg_chunk_size must be >= 0, got {args.neg_chunk_size}")
-    if args.train_bs < 0 or args.num_batches < 0:
-        raise ConfigError("--train_bs and --num_batches must not be negative")
+    if args.teacher_dim is not None and args.teacher_dim <= 0:
+        raise ConfigError(f"--teacher_dim must be positive, got {args.teacher_dim}")
+    for name in ("neg_chunk_size", "num_workers", "early_stop_patience", "structure_weight", "train_bs", "num_batches"):
+        value = getattr(args, name, 0) or 0
+        if value < 0:
+            raise ConfigError(f"--{name} must be >= 0, got {value}")
     if args.train_bs == 0 and args.num_batches == 0:
-        raise ConfigError("set the training batch size: --train_bs N (or --num_batches N)")
+        raise ConfigError("--train_bs is 0: set the training batch size with --train_bs N (or --num_batches N)")
     if args.max_epochs is not None and args.max_epochs <= 0:
         raise ConfigError(f"--max_epochs must be positive, got {args.max_epochs}")
+    if any(k <= 0 for k in args.calc_hits):
+        raise ConfigError(f"--calc_hits must list positive cut-offs, got {args.calc_hits}")
 
 
-def _check_data_path(path: str) -> None:
-    folder = Path(path)
-    if not folder.is_dir():
-        raise DatasetError(f"dataset folder not found: {folder} (--data_path; fetch one with 'neuralkg-distil fetch-data')")
-    for name in ("entities.dict", "relations.dict", "train.txt", "valid.txt", "test.txt"):
-        if not (folder / name).is_file():
-            raise DatasetError(f"dataset file missing: {folder / name}")
+def _warn(message: str) -> None:
+    """A one-line warning on stderr (Python's warnings would add a source line)."""
+    print(f"neuralkg-distil: warning: {message}", file=sys.stderr)
+
+
+def _is_sampler(cls: type) -> bool:
+    return cls.__name__.endswith("Sampler")
+
+
+def _is_subclass_of(base: str) -> Any:
+    def check(cls: type) -> bool:
+        import pytorch_lightning as pl
+
+        return issubclass(cls, getattr(pl, base))
+
+    return check
+
+
+# What each flag may name, for the list of valid names in an error (NeuralKG's namespaces also
+# hold helpers such as KGData or ddict that are no answer to the flag).
+_KINDS = {
+    "--litmodel_name": _is_subclass_of("LightningModule"),
+    "--data_class": _is_subclass_of("LightningDataModule"),
+    "--train_sampler_class": _is_sampler,
+    "--test_sampler_class": _is_sampler,
+}
 
 
 def _resolve(namespace: str, name: str, flag: str) -> type:
@@ -100,15 +123,18 @@ def _resolve(namespace: str, name: str, flag: str) -> type:
     module = importlib.import_module(f"neuralkg.{namespace}")
     cls = getattr(module, name, None)
     if not isinstance(cls, type):
-        raise ConfigError(f"unknown {flag} {name!r}; valid: {', '.join(available_names(namespace))}")
+        fits = _KINDS.get(flag, lambda _: True)
+        valid = [n for n in available_names(namespace) if fits(getattr(module, n))]
+        raise ConfigError(f"unknown {flag} {name!r}; valid: {', '.join(valid)}")
     return cls
 
 
-def _prepare_stage_dir(stage_dir: Path, overwrite: bool, resume: bool = False) -> Optional[Path]:
-    """Refuse to overwrite an earlier run's outputs unless asked; clear them when asked.
+def _plan_stage_dir(stage_dir: Path, overwrite: bool, resume: bool = False) -> Optional[Path]:
+    """Check the stage folder against --overwrite / --resume without touching it.
 
-    With ``resume``, returns the interrupted run's ``last.ckpt`` to continue from (None when the
-    folder holds no run yet); a finished run (``results.json`` present) is not resumed.
+    Returns the interrupted run's ``last.ckpt`` to continue from with ``resume`` (None when the
+    folder holds no run yet); a finished run (``results.json`` present) is not resumed, and an
+    earlier run's outputs are kept unless ``overwrite``.
     """
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite contradict each other: pick one")
@@ -116,17 +142,33 @@ def _prepare_stage_dir(stage_dir: Path, overwrite: bool, resume: bool = False) -
         if (stage_dir / RESULTS_FILE).exists():
             raise ConfigError(f"{stage_dir} holds a finished run ({RESULTS_FILE}); nothing to resume (pass --overwrite to rerun)")
         last = stage_dir / "last.ckpt"
-        stage_dir.mkdir(parents=True, exist_ok=True)
         return last if last.is_file() else None
     earlier = [p for p in (stage_dir / RESULTS_FILE, stage_dir / "best.ckpt", stage_dir / "last.ckpt") if p.exists()]
     if earlier and not overwrite:
         raise ConfigError(f"{stage_dir} already holds an earlier run ({earlier[0].name}); pass --overwrite or another --run_dir")
-    if earlier:
+    return None
+
+
+def _prepare_stage_dir(stage_dir: Path, overwrite: bool) -> None:
+    """Create the stage folder; with ``overwrite``, clear the earlier run's checkpoints and results.
+
+    Called only once every input has been checked, so a bad flag never costs an earlier run.
+    """
+    if overwrite:
         for path in stage_dir.glob("*.ckpt"):
             path.unlink()
         (stage_dir / RESULTS_FILE).unlink(missing_ok=True)
     stage_dir.mkdir(parents=True, exist_ok=True)
-    return None
+
+
+def _log_version(run_dir: Path, stage_name: str, resuming: bool) -> str:
+    """The CSV log folder: a resumed run logs beside the interrupted one instead of replacing it."""
+    if not resuming:
+        return stage_name
+    number = 1
+    while (run_dir / "logs" / f"{stage_name}-resume{number}").exists():
+        number += 1
+    return f"{stage_name}-resume{number}"
 
 
 def train(args: argparse.Namespace) -> Dict[str, Any]:
@@ -137,28 +179,37 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     import torch
 
     from neuralkg_distil.callbacks import RunConfigCallback
+    from neuralkg_distil.checkpoint_io import SafeCheckpointIO
     from neuralkg_distil.checkpoints import atomic_write_json, dictionary_checksum, read_checkpoint
+    from neuralkg_distil.data.validate import validate_dataset
+    from neuralkg_distil.guards import NonFiniteGuard
+    from neuralkg_distil.rng_state import RngStateCallback
     from neuralkg_distil.evaluation import RankingEvaluator
     from neuralkg_distil.lit_model import KGDistillLitModel
     from neuralkg_distil.pretrain_lit_model import PretrainLitModel
-    from neuralkg_distil.models import ModelSpec, build_model, model_args, parameter_count
+    from neuralkg_distil.models import ModelSpec, build_model, model_args, model_class, parameter_count
     from neuralkg_distil.reporting import format_results
     from neuralkg_distil.stage_models import build_stage_models, default_run_dir, stage_of
 
     started = time.time()
     _check_flags(args)
-    _check_data_path(args.data_path)
+    for note in validate_dataset(args.data_path).notes():
+        _warn(note)
     litmodel_class = _resolve("lit_model", args.litmodel_name, "--litmodel_name")
     distil = issubclass(litmodel_class, KGDistillLitModel)
+    model_class(args.model_name)
+    if distil and getattr(args, "teacher_model", None):
+        model_class(args.teacher_model)
+    if not distil:
+        _resolve("loss", args.loss_name, "--loss_name")
     if args.neg_chunk_size and not (distil or issubclass(litmodel_class, PretrainLitModel)):
         raise ConfigError(f"--neg_chunk_size needs --litmodel_name PretrainLitModel or KGDistillLitModel, not {args.litmodel_name}")
     stage = stage_of(args) if distil else None
     run_dir = default_run_dir(args, distil)
     stage_dir = run_dir / (f"stage{stage}" if distil else "pretrain")
-    resume_from = _prepare_stage_dir(stage_dir, args.overwrite, getattr(args, "resume", False))
+    resume_from = _plan_stage_dir(stage_dir, args.overwrite, getattr(args, "resume", False))
     if resume_from is not None:
         read_checkpoint(resume_from, "checkpoint to resume")  # one-line error if unreadable or unsafe
-        print(f"resuming from {resume_from}")
 
     pl.seed_everything(args.seed, workers=True)
     # NeuralKG's samplers write num_ent/num_rel into the args they get: give them a copy.
@@ -176,9 +227,9 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         specs = {"model": stage_models.student_spec, "teacher": stage_models.teacher_spec}
         config = None
         if stage_models.student_spec.emb_dim >= stage_models.teacher_spec.emb_dim:
-            warnings.warn(
-                f"student dimension {stage_models.student_spec.emb_dim} is not smaller than the teacher's "
-                f"{stage_models.teacher_spec.emb_dim}: nothing is compressed"
+            _warn(
+                f"student dimension {stage_models.student_spec.emb_dim} (--emb_dim) is not smaller than the "
+                f"teacher's {stage_models.teacher_spec.emb_dim}: nothing is compressed"
             )
     else:
         spec = ModelSpec.from_args(args, num_ent, num_rel)
@@ -187,6 +238,10 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         specs = {"model": spec}
         config = {"kind": "pretrain", "models": {"model": spec.to_dict()}, "dataset_checksum": checksum}
 
+    # Every input is checked by now: only from here on may the run's folder change.
+    _prepare_stage_dir(stage_dir, args.overwrite)
+    if resume_from is not None:
+        print(f"resuming from {resume_from}")
     checkpoint_cb = pl.callbacks.ModelCheckpoint(
         dirpath=str(stage_dir), filename="best", monitor="Eval|mrr", mode="max", save_top_k=1, save_last=True,
         save_weights_only=False,
@@ -196,6 +251,8 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         pl.callbacks.EarlyStopping(
             monitor="Eval|mrr", mode="max", patience=args.early_stop_patience, check_on_train_epoch_end=False
         ),
+        NonFiniteGuard(),
+        RngStateCallback(sampler),
     ]
     if config is not None:
         callbacks.append(RunConfigCallback(config))
@@ -204,7 +261,8 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         logger: Any = pl.loggers.WandbLogger(name=name, project=os.environ.get("WANDB_PROJECT", "neuralkg-distil"), save_dir=str(run_dir))
         logger.log_hyperparams({k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))})
     else:
-        logger = pl.loggers.CSVLogger(save_dir=str(run_dir), name="logs", version=stage_dir.name)
+        version = _log_version(run_dir, stage_dir.name, resume_from is not None)
+        logger = pl.loggers.CSVLogger(save_dir=str(run_dir), name="logs", version=version)
     trainer = pl.Trainer.from_argparse_args(
         args,
         callbacks=callbacks,
@@ -213,9 +271,12 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         accelerator=args.accelerator or "auto",
         devices=args.devices or 1,
         check_val_every_n_epoch=args.check_per_epoch,
+        plugins=[SafeCheckpointIO()],
     )
     if not args.test_only:
         trainer.fit(lit, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+        if trainer.interrupted:  # Lightning swallows Ctrl-C: the run is unfinished, so write no results
+            raise KeyboardInterrupt
         best = checkpoint_cb.best_model_path or checkpoint_cb.last_model_path
     else:
         best = args.checkpoint_dir
@@ -286,7 +347,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"neuralkg-distil: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("neuralkg-distil: interrupted; checkpoints written so far are kept", file=sys.stderr)
+        print("neuralkg-distil: interrupted; checkpoints written so far are kept (continue with --resume)", file=sys.stderr)
         return 130
 
 

@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 from neuralkg_distil.checkpoints import CONFIG_KEY, FORMAT_VERSION
-from neuralkg_distil.errors import ConfigError, DistilError
+from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.evaluation import RankingEvaluator
+from neuralkg_distil.guards import check_finite
 from neuralkg_distil.losses import DistillationLoss, DualDE_Loss, EntityPairs, Scores
 from neuralkg_distil.models import entity_vectors, n3_penalty
 from neuralkg_distil.ranking_hooks import RankCollector
@@ -27,10 +28,6 @@ from neuralkg_distil.stages import policy_for_stage
 from neuralkg_distil.training_scores import FastTrainScorer, TrainScorer
 
 log = logging.getLogger(__name__)
-
-
-class NonFiniteLossError(DistilError):
-    """The loss became NaN or infinite."""
 
 
 def distillation_loss_class(name: Optional[str]) -> type:
@@ -115,11 +112,8 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
             loss = loss + self.regularization * n3_penalty(self.model)
             if self.policy.trains_teacher:
                 loss = loss + self.regularization * n3_penalty(self.teacher)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"non-finite loss ({loss.item()}) at step {self.global_step} of stage {self.stage}; "
-                "lower --lr or check --margin / --rank_margin"
-            )
+        check_finite(self, loss, {"student": torch.cat([student.pos.reshape(-1), student.neg.reshape(-1)]),
+                                  "teacher": torch.cat([teacher.pos.reshape(-1), teacher.neg.reshape(-1)])})
         self.log("Train|loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 

@@ -12,6 +12,7 @@ import torch
 from neuralkg.lit_model import KGELitModel
 
 from neuralkg_distil.evaluation import RankingEvaluator
+from neuralkg_distil.guards import check_finite
 from neuralkg_distil.ranking_hooks import RankCollector
 from neuralkg_distil.training_scores import FastTrainScorer
 
@@ -32,6 +33,7 @@ class PretrainLitModel(RankCollector, KGELitModel):
             loss = self.loss(pos, neg, batch["subsampling_weight"])
         else:
             loss = self.loss(pos, neg)
+        check_finite(self, loss, {"model": torch.cat([scores.pos.reshape(-1), scores.neg.reshape(-1)])})
         self.log("Train|loss", loss, on_step=False, on_epoch=True)
         return loss
 

@@ -133,5 +133,8 @@ def load_model(
         raise CheckpointError(f"{what} {path} has dimension {spec.emb_dim}, but the flags say {dim}")
     model = build_model(spec, base_args)
     _check_against(spec, state, model, path, what)
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{what} {path}: {key} holds NaN or infinite values; it cannot teach")
     model.load_state_dict(state)
     return model, spec

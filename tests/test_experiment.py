@@ -239,3 +239,17 @@ def test_real_run_on_a_generated_graph_then_skip(tmp_path, small_graph):
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0
     assert "5 already finished (skipped), 0 to run" in second.stdout
+
+
+def test_epochs_reached_counts_resumed_logs(tmp_path, small_graph):
+    from neuralkg_distil.experiment.jobs import epochs_reached
+
+    exp = load_experiment(write_config(tmp_path, small_graph))
+    job = exp.jobs_for(Cell("tiny", "ComplEx", 16, 8, "-S2"))["result"]
+    logs = job_dir(exp, job) / "logs"
+    assert epochs_reached(exp, job) is None
+    for version, epochs in ((job.stage_dir_name, (0, 1)), (f"{job.stage_dir_name}-resume1", (2, 3, 4))):
+        (logs / version).mkdir(parents=True)
+        rows = "".join(f"{e},0.1\n" for e in epochs)
+        (logs / version / "metrics.csv").write_text("epoch,Train|loss\n" + rows)
+    assert epochs_reached(exp, job) == 5

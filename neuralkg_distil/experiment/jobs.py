@@ -47,13 +47,16 @@ def is_done(exp: Experiment, job: Job) -> bool:
 
 
 def epochs_reached(exp: Experiment, job: Job) -> Optional[int]:
-    """Last epoch an unfinished job logged (from its CSV log), for the report."""
-    log = job_dir(exp, job) / "logs" / job.stage_dir_name / "metrics.csv"
-    try:
-        with log.open(newline="") as handle:
-            epochs = [int(row["epoch"]) for row in csv.DictReader(handle) if row.get("epoch")]
-    except (OSError, ValueError, KeyError):
-        return None
+    """Last epoch an unfinished job logged (from its CSV logs, resumed parts included), for the report."""
+    logs = job_dir(exp, job) / "logs"
+    name = job.stage_dir_name
+    epochs: List[int] = []
+    for log in [logs / name / "metrics.csv", *sorted(logs.glob(f"{name}-resume*/metrics.csv"))]:
+        try:
+            with log.open(newline="") as handle:
+                epochs += [int(row["epoch"]) for row in csv.DictReader(handle) if row.get("epoch")]
+        except (OSError, ValueError, KeyError):
+            continue
     return max(epochs) + 1 if epochs else None
 
 
