@@ -11,7 +11,7 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 
@@ -51,12 +51,61 @@ def state_dict_of(checkpoint: Dict[str, Any], prefix: str, path: str | os.PathLi
     if not isinstance(state, dict):
         raise CheckpointError(f"{what} {path} has no state_dict")
     sub = {k[len(prefix):]: v for k, v in state.items() if isinstance(k, str) and k.startswith(prefix)}
+    for key, value in sub.items():
+        if not torch.is_tensor(value):
+            raise CheckpointError(f"{what} {path}: {prefix}{key} is a {type(value).__name__}, not a tensor")
     if not sub:
         found = sorted({k.split(".", 1)[0] + "." for k in state if isinstance(k, str)})
         raise CheckpointError(
             f"{what} {path} has no weights under {prefix!r} (found prefixes: {', '.join(found) or 'none'})"
         )
     return sub
+
+
+# What Lightning writes into a checkpoint it can continue training from.
+TRAINING_STATE_KEYS = ("pytorch-lightning_version", "epoch", "global_step", "loops", "optimizer_states")
+
+
+def check_fits(
+    module: torch.nn.Module,
+    checkpoint: Dict[str, Any],
+    path: str | os.PathLike,
+    what: str,
+    prefixes: Optional[Tuple[str, ...]] = None,
+    training: bool = False,
+) -> None:
+    """Check that ``checkpoint['state_dict']`` loads into ``module``; one-line error otherwise.
+
+    ``prefixes`` limits the check to the weights that will be used (e.g. ``model.`` for a test);
+    ``training`` also requires Lightning's training state and no weights the module lacks, as
+    resuming loads strictly.
+    """
+    state = checkpoint.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{what} {path} has no state_dict: it is not a checkpoint written by a training run")
+    if training:
+        missing_state = [key for key in TRAINING_STATE_KEYS if key not in checkpoint]
+        if missing_state:
+            raise CheckpointError(
+                f"{what} {path} holds no training state (no {', '.join(missing_state)}): "
+                "only a last.ckpt written by a run can be resumed"
+            )
+    expected = {k: v for k, v in module.state_dict().items() if prefixes is None or k.startswith(prefixes)}
+    missing = [k for k in expected if k not in state]
+    if missing:
+        raise CheckpointError(f"{what} {path} lacks {len(missing)} weight(s) the run needs, e.g. {missing[0]!r}")
+    if training:
+        unexpected = [k for k in state if k not in expected]
+        if unexpected:
+            raise CheckpointError(f"{what} {path} holds weights the run does not have, e.g. {unexpected[0]!r}")
+    for key, tensor in expected.items():
+        saved = state[key]
+        if not torch.is_tensor(saved):
+            raise CheckpointError(f"{what} {path}: {key} is a {type(saved).__name__}, not a tensor")
+        if tuple(saved.shape) != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{what} {path}: {key} has shape {tuple(saved.shape)}, the run's flags give {tuple(tensor.shape)}"
+            )
 
 
 def config_of(checkpoint: Dict[str, Any]) -> Optional[Dict[str, Any]]:

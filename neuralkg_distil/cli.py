@@ -85,6 +85,13 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise ConfigError(f"--max_epochs must be positive, got {args.max_epochs}")
     if any(k <= 0 for k in args.calc_hits):
         raise ConfigError(f"--calc_hits must list positive cut-offs, got {args.calc_hits}")
+    import torch
+
+    optimizer = getattr(torch.optim, args.optim_name, None)
+    if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
+        valid = sorted(n for n, c in vars(torch.optim).items()
+                       if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer)
+        raise ConfigError(f"unknown --optim_name {args.optim_name!r}; valid: {', '.join(valid)}")
 
 
 def _warn(message: str) -> None:
@@ -129,12 +136,13 @@ def _resolve(namespace: str, name: str, flag: str) -> type:
     return cls
 
 
-def _plan_stage_dir(stage_dir: Path, overwrite: bool, resume: bool = False) -> Optional[Path]:
+def _plan_stage_dir(stage_dir: Path, overwrite: bool, resume: bool = False, test_only: bool = False) -> Optional[Path]:
     """Check the stage folder against --overwrite / --resume without touching it.
 
     Returns the interrupted run's ``last.ckpt`` to continue from with ``resume`` (None when the
     folder holds no run yet); a finished run (``results.json`` present) is not resumed, and an
-    earlier run's outputs are kept unless ``overwrite``.
+    earlier run's outputs are kept unless ``overwrite``. A ``--test_only`` run writes only
+    results, so only earlier results stand in its way.
     """
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite contradict each other: pick one")
@@ -143,18 +151,20 @@ def _plan_stage_dir(stage_dir: Path, overwrite: bool, resume: bool = False) -> O
             raise ConfigError(f"{stage_dir} holds a finished run ({RESULTS_FILE}); nothing to resume (pass --overwrite to rerun)")
         last = stage_dir / "last.ckpt"
         return last if last.is_file() else None
-    earlier = [p for p in (stage_dir / RESULTS_FILE, stage_dir / "best.ckpt", stage_dir / "last.ckpt") if p.exists()]
+    outputs = (RESULTS_FILE,) if test_only else (RESULTS_FILE, "best.ckpt", "last.ckpt")
+    earlier = [stage_dir / name for name in outputs if (stage_dir / name).exists()]
     if earlier and not overwrite:
         raise ConfigError(f"{stage_dir} already holds an earlier run ({earlier[0].name}); pass --overwrite or another --run_dir")
     return None
 
 
-def _prepare_stage_dir(stage_dir: Path, overwrite: bool) -> None:
+def _prepare_stage_dir(stage_dir: Path, overwrite: bool, keep_checkpoints: bool = False) -> None:
     """Create the stage folder; with ``overwrite``, clear the earlier run's checkpoints and results.
 
     Called only once every input has been checked, so a bad flag never costs an earlier run.
+    ``keep_checkpoints`` (for ``--test_only``, which may be testing one of them) clears results only.
     """
-    if overwrite:
+    if overwrite and not keep_checkpoints:
         for path in stage_dir.glob("*.ckpt"):
             path.unlink()
         (stage_dir / RESULTS_FILE).unlink(missing_ok=True)
@@ -171,6 +181,18 @@ def _log_version(run_dir: Path, stage_name: str, resuming: bool) -> str:
     return f"{stage_name}-resume{number}"
 
 
+def _build_trainer(args: argparse.Namespace, **kwargs: Any) -> Any:
+    """``Trainer.from_argparse_args`` with Lightning's objections to its flags as one-line errors."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.utilities.exceptions import MisconfigurationException
+
+    try:
+        return pl.Trainer.from_argparse_args(args, **kwargs)
+    except (MisconfigurationException, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"Lightning refuses the trainer flags: {first}") from None
+
+
 def train(args: argparse.Namespace) -> Dict[str, Any]:
     """Run one pretraining or distillation stage end to end; returns the results dict it saves."""
     import copy
@@ -179,11 +201,11 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     import torch
 
     from neuralkg_distil.callbacks import RunConfigCallback
-    from neuralkg_distil.checkpoint_io import SafeCheckpointIO
-    from neuralkg_distil.checkpoints import atomic_write_json, dictionary_checksum, read_checkpoint
+    from neuralkg_distil.checkpoint_io import RunCheckpoint, SafeCheckpointIO
+    from neuralkg_distil.checkpoints import atomic_write_json, check_fits, dictionary_checksum, read_checkpoint
     from neuralkg_distil.data.validate import validate_dataset
     from neuralkg_distil.guards import NonFiniteGuard
-    from neuralkg_distil.rng_state import RngStateCallback
+    from neuralkg_distil.resume_state import ResumeStateCallback
     from neuralkg_distil.evaluation import RankingEvaluator
     from neuralkg_distil.lit_model import KGDistillLitModel
     from neuralkg_distil.pretrain_lit_model import PretrainLitModel
@@ -207,9 +229,17 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     stage = stage_of(args) if distil else None
     run_dir = default_run_dir(args, distil)
     stage_dir = run_dir / (f"stage{stage}" if distil else "pretrain")
-    resume_from = _plan_stage_dir(stage_dir, args.overwrite, getattr(args, "resume", False))
-    if resume_from is not None:
-        read_checkpoint(resume_from, "checkpoint to resume")  # one-line error if unreadable or unsafe
+    resume = bool(getattr(args, "resume", False))
+    if resume and args.test_only:
+        raise ConfigError("--resume continues training; --test_only does not train: pick one")
+    resume_from = _plan_stage_dir(stage_dir, args.overwrite, resume, args.test_only)
+    # Read (safely) now: a checkpoint that cannot be used must stop the run before the folder changes.
+    resume_checkpoint = read_checkpoint(resume_from, "checkpoint to resume") if resume_from is not None else None
+    test_checkpoint = None
+    if args.test_only:
+        if not args.checkpoint_dir:
+            raise ConfigError("--test_only needs --checkpoint_dir PATH (the checkpoint to test)")
+        test_checkpoint = read_checkpoint(args.checkpoint_dir, "--checkpoint_dir checkpoint")
 
     pl.seed_everything(args.seed, workers=True)
     # NeuralKG's samplers write num_ent/num_rel into the args they get: give them a copy.
@@ -218,6 +248,11 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     test_sampler = _resolve("data", args.test_sampler_class, "--test_sampler_class")(sampler)
     datamodule = _resolve("data", args.data_class, "--data_class")(data_args, sampler, test_sampler)
     num_ent, num_rel = len(sampler.ent2id), len(sampler.rel2id)
+    if args.train_bs == 0 and args.num_batches > len(sampler.train_triples):
+        raise ConfigError(
+            f"--num_batches {args.num_batches} is more than the {len(sampler.train_triples)} training triples; "
+            "pass a smaller --num_batches or --train_bs N"
+        )
     checksum = dictionary_checksum(args.data_path)
     margs = argparse.Namespace(**{**vars(args), "num_ent": num_ent, "num_rel": num_rel})
 
@@ -238,13 +273,18 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         specs = {"model": spec}
         config = {"kind": "pretrain", "models": {"model": spec.to_dict()}, "dataset_checksum": checksum}
 
-    # Every input is checked by now: only from here on may the run's folder change.
-    _prepare_stage_dir(stage_dir, args.overwrite)
-    if resume_from is not None:
-        print(f"resuming from {resume_from}")
-    checkpoint_cb = pl.callbacks.ModelCheckpoint(
+    roles = tuple(f"{role}." for role in specs)
+    if resume_checkpoint is not None:
+        check_fits(lit, resume_checkpoint, resume_from, "checkpoint to resume", training=True)
+    if test_checkpoint is not None:
+        check_fits(lit, test_checkpoint, args.checkpoint_dir, "--checkpoint_dir checkpoint", prefixes=roles)
+
+    # Saved at the end of each validated epoch, after its validation: a checkpoint written from
+    # inside the validation loop (Lightning 1.9's choice when --check_per_epoch > 1) makes a
+    # resumed run redo that epoch's end and step the learning-rate schedule twice.
+    checkpoint_cb = RunCheckpoint(
         dirpath=str(stage_dir), filename="best", monitor="Eval|mrr", mode="max", save_top_k=1, save_last=True,
-        save_weights_only=False,
+        save_weights_only=False, save_on_train_epoch_end=True, every_n_epochs=args.check_per_epoch,
     )
     callbacks: List[pl.Callback] = [
         checkpoint_cb,
@@ -252,7 +292,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
             monitor="Eval|mrr", mode="max", patience=args.early_stop_patience, check_on_train_epoch_end=False
         ),
         NonFiniteGuard(),
-        RngStateCallback(sampler),
+        ResumeStateCallback(sampler, lr=args.lr),
     ]
     if config is not None:
         callbacks.append(RunConfigCallback(config))
@@ -263,7 +303,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     else:
         version = _log_version(run_dir, stage_dir.name, resume_from is not None)
         logger = pl.loggers.CSVLogger(save_dir=str(run_dir), name="logs", version=version)
-    trainer = pl.Trainer.from_argparse_args(
+    trainer = _build_trainer(
         args,
         callbacks=callbacks,
         logger=logger,
@@ -273,6 +313,11 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         check_val_every_n_epoch=args.check_per_epoch,
         plugins=[SafeCheckpointIO()],
     )
+
+    # Every input is checked by now: only from here on may the run's folder change.
+    _prepare_stage_dir(stage_dir, args.overwrite, keep_checkpoints=args.test_only)
+    if resume_from is not None:
+        print(f"resuming from {resume_from}")
     if not args.test_only:
         trainer.fit(lit, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
         if trainer.interrupted:  # Lightning swallows Ctrl-C: the run is unfinished, so write no results
@@ -280,11 +325,10 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         best = checkpoint_cb.best_model_path or checkpoint_cb.last_model_path
     else:
         best = args.checkpoint_dir
-        if not best:
-            raise ConfigError("--test_only needs --checkpoint_dir PATH (the checkpoint to test)")
     if best:
-        state = read_checkpoint(best, "checkpoint")["state_dict"]
-        lit.load_state_dict(state, strict=False)
+        checkpoint = test_checkpoint if args.test_only else read_checkpoint(best, "checkpoint")
+        check_fits(lit, checkpoint, best, "checkpoint", prefixes=roles)
+        lit.load_state_dict(checkpoint["state_dict"], strict=False)
 
     # Final numbers come from our evaluator for every model, so teacher and student compare fairly.
     evaluator = RankingEvaluator.for_sampler(sampler, hits=tuple(args.calc_hits))

@@ -28,7 +28,7 @@ def _last_good(trainer: Optional[pl.Trainer]) -> str:
     callback = getattr(trainer, "checkpoint_callback", None) if trainer is not None else None
     last = getattr(callback, "last_model_path", "") or ""
     if last:
-        return f"the last good checkpoint is {last}: lower --lr (or check --margin) and rerun with --resume"
+        return f"the last good checkpoint is {last}: rerun with --resume and a lower --lr to continue from it"
     return "no checkpoint was written yet: lower --lr (or check --margin) and rerun with --overwrite"
 
 

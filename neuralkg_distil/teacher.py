@@ -15,7 +15,7 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import nn
 
-from neuralkg_distil.checkpoints import config_of, read_checkpoint, state_dict_of
+from neuralkg_distil.checkpoints import CONFIG_KEY, config_of, read_checkpoint, state_dict_of
 from neuralkg_distil.errors import CheckpointError
 from neuralkg_distil.models import ModelSpec, build_model
 
@@ -112,7 +112,11 @@ def load_model(
     config = config_of(checkpoint)
     saved = (config or {}).get("models", {}).get(prefix.rstrip("."))
     if saved is not None:
-        spec = ModelSpec.from_dict(saved)
+        try:
+            spec = ModelSpec.from_dict(saved)
+            spec = replace(spec, emb_dim=int(spec.emb_dim), num_ent=int(spec.num_ent), num_rel=int(spec.num_rel))
+        except (TypeError, ValueError, AttributeError):
+            raise CheckpointError(f"{what} {path}: its {CONFIG_KEY} entry is malformed ({saved!r:.80})") from None
         if spec.model_name != model_name:
             raise CheckpointError(f"{what} {path} holds a {spec.model_name} model, but the run asks for {model_name}")
         if (spec.num_ent, spec.num_rel) != (num_ent, num_rel):

@@ -213,6 +213,22 @@ def _other_counts_with_config(earlier: Earlier, tmp_path: Path) -> Path:
     return path
 
 
+def _not_a_tensor(earlier: Earlier, tmp_path: Path) -> Path:
+    checkpoint = torch.load(earlier.teacher, weights_only=True)
+    checkpoint["state_dict"]["model.ent_emb.weight"] = [[0.0] * 32] * 60
+    path = tmp_path / "list.ckpt"
+    torch.save(checkpoint, path)
+    return path
+
+
+def _malformed_config(earlier: Earlier, tmp_path: Path) -> Path:
+    checkpoint = torch.load(earlier.teacher, weights_only=True)
+    checkpoint["neuralkg_distil"]["models"]["model"] = {"model_name": "ComplEx", "emb_dim": "sixteen"}
+    path = tmp_path / "malformed.ckpt"
+    torch.save(checkpoint, path)
+    return path
+
+
 def _nan_weights(earlier: Earlier, tmp_path: Path) -> Path:
     checkpoint = torch.load(earlier.teacher, weights_only=True)
     checkpoint["state_dict"]["model.rel_emb.weight"][1, 3] = float("nan")
@@ -232,6 +248,8 @@ TEACHER_CASES = [
     ("other relation count", _other_counts_with_config, [], "teacher checkpoint {ckpt} was trained on 60 entities / 7 relations, the dataset has 60 / 4"),
     ("dimension contradicts --teacher_dim", lambda e, t: e.teacher, ["--teacher_dim", "32"], "teacher checkpoint {ckpt} has dimension 16, but the flags say 32"),
     ("non-finite weights", _nan_weights, [], "teacher checkpoint {ckpt}: rel_emb.weight holds NaN or infinite values"),
+    ("weights that are not tensors", _not_a_tensor, [], "teacher checkpoint {ckpt}: model.ent_emb.weight is a list, not a tensor"),
+    ("malformed config", _malformed_config, [], "teacher checkpoint {ckpt}: its neuralkg_distil entry is malformed"),
 ]
 
 
@@ -267,6 +285,75 @@ def test_student_not_smaller_than_teacher_warns(earlier: Earlier, tmp_path: Path
     assert earlier.snapshot() == before
 
 
+# ------------------------------------------------------------------- --test_only and --resume
+def _plain_state_dict(earlier: Earlier, tmp_path: Path) -> Path:
+    path = tmp_path / "plain.ckpt"
+    torch.save({k: v for k, v in torch.load(earlier.teacher, weights_only=True)["state_dict"].items()}, path)
+    return path
+
+
+def _weights_only(earlier: Earlier, tmp_path: Path) -> Path:
+    path = tmp_path / "weights.ckpt"
+    torch.save({"state_dict": torch.load(earlier.teacher, weights_only=True)["state_dict"]}, path)
+    return path
+
+
+TEST_ONLY_CASES = [
+    ("missing", lambda e, t: t / "no.ckpt", "--checkpoint_dir checkpoint not found: {ckpt}"),
+    ("plain state dict", _plain_state_dict, "--checkpoint_dir checkpoint {ckpt} has no state_dict"),
+    ("other dimension", lambda e, t: e.teacher,
+     "--checkpoint_dir checkpoint {ckpt}: model.ent_emb.weight has shape (60, 32), the run's flags give (60, 16)"),
+]
+
+
+@pytest.mark.parametrize("case", TEST_ONLY_CASES, ids=[c[0] for c in TEST_ONLY_CASES])
+def test_bad_test_only_checkpoint(case, earlier: Earlier, tmp_path: Path, capsys) -> None:
+    _, make, expected = case
+    ckpt = make(earlier, tmp_path)
+    before = earlier.snapshot()
+    argv = cli_flags(earlier.graph, earlier.out, *PRETRAIN, "--test_only", "--checkpoint_dir", str(ckpt),
+                     "--run_dir", str(earlier.teacher_run), "--overwrite")
+    rc, err = _run(argv, capsys)
+    _assert_one_line_error(rc, err, expected.format(ckpt=ckpt))
+    assert earlier.snapshot() == before
+
+
+def test_test_only_keeps_the_checkpoint_it_tests(earlier: Earlier, tmp_path: Path, capsys) -> None:
+    run = tmp_path / "copy"
+    shutil.copytree(earlier.teacher_run, run)
+    checkpoints = {p: p.read_bytes() for p in (run / "pretrain").glob("*.ckpt")}
+    argv = cli_flags(earlier.graph, earlier.out, *PRETRAIN, "--emb_dim", "16", "--test_only",
+                     "--checkpoint_dir", str(run / "pretrain" / "best.ckpt"), "--run_dir", str(run), "--overwrite")
+    rc, err = _run(argv, capsys)
+    assert rc == 0, err
+    assert {p: p.read_bytes() for p in (run / "pretrain").glob("*.ckpt")} == checkpoints
+    tested = json.loads((run / "pretrain" / "results.json").read_text())
+    trained = json.loads((earlier.teacher_run / "pretrain" / "results.json").read_text())
+    assert tested["models"]["model"]["test"] == trained["models"]["model"]["test"]
+
+
+RESUME_CASES = [
+    ("another run's checkpoint", lambda e, t: e.teacher,
+     "checkpoint to resume {ckpt}: model.ent_emb.weight has shape (60, 32), the run's flags give (60, 16)"),
+    ("weights without training state", _weights_only,
+     "checkpoint to resume {ckpt} holds no training state (no pytorch-lightning_version, epoch, global_step, loops, "
+     "optimizer_states): only a last.ckpt written by a run can be resumed"),
+]
+
+
+@pytest.mark.parametrize("case", RESUME_CASES, ids=[c[0] for c in RESUME_CASES])
+def test_bad_checkpoint_to_resume(case, earlier: Earlier, tmp_path: Path, capsys) -> None:
+    _, make, _expected = case
+    run = tmp_path / "run"
+    (run / "pretrain").mkdir(parents=True)
+    last = run / "pretrain" / "last.ckpt"
+    shutil.copyfile(make(earlier, tmp_path), last)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    rc, err = _run(cli_flags(earlier.graph, earlier.out, *PRETRAIN, "--resume", "--run_dir", str(run)), capsys)
+    _assert_one_line_error(rc, err, _expected.format(ckpt=last))
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
 # ---------------------------------------------------------------------------------------- flags
 FLAG_CASES = [
     ("alpha above 1", DISTIL, ["--alpha", "1.5"], "--alpha must lie in [0, 1], got 1.5"),
@@ -289,6 +376,11 @@ FLAG_CASES = [
     ("negative teacher dimension", DISTIL, ["--teacher_dim", "-16"], "--teacher_dim must be positive, got -16"),
     ("negative chunk size", PRETRAIN, ["--neg_chunk_size", "-1"], "--neg_chunk_size must be >= 0, got -1"),
     ("zero learning rate", PRETRAIN, ["--lr", "0"], "--lr must be positive, got 0.0"),
+    ("unknown optimizer", PRETRAIN, ["--optim_name", "Adamm"], "unknown --optim_name 'Adamm'; valid: "),
+    ("more batches than triples", PRETRAIN, ["--train_bs", "0", "--num_batches", "100000"],
+     "--num_batches 100000 is more than the "),
+    ("trainer flag Lightning refuses", PRETRAIN, ["--precision", "7"], "Lightning refuses the trainer flags: "),
+    ("resume and test_only", PRETRAIN, ["--resume", "--test_only"], "--resume continues training; --test_only does not train"),
 ]
 
 

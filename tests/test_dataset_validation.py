@@ -51,6 +51,19 @@ def test_byte_order_mark_is_named(graph: Path, tmp_path: Path) -> None:
         validate_dataset(folder)
 
 
+def test_unreadable_file_is_named(graph: Path, monkeypatch) -> None:
+    read = Path.read_bytes
+
+    def denied(self):
+        if self.name == "valid.txt":
+            raise PermissionError(13, "Permission denied")
+        return read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(DatasetError, match=f"^{graph / 'valid.txt'}: cannot read it \\(Permission denied\\)$"):
+        validate_dataset(graph)
+
+
 def _neuralkg_reads(folder: Path) -> None:
     """NeuralKG's reader loads the folder and every id fits the tables it would size."""
     from neuralkg.data.DataPreprocess import KGData

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -126,19 +127,33 @@ def test_nan_loss_stops_stage1_keeps_last_good_checkpoint_and_resumes_exactly(se
     stage = run / "stage1"
     assert rc == 2, err
     assert (f"neuralkg-distil: error: non-finite loss (nan) at step 20 (epoch 1) of stage 1; training stopped before "
-            f"the update; the last good checkpoint is {stage / 'last.ckpt'}: lower --lr (or check --margin) and rerun "
-            "with --resume") in err
+            f"the update; the last good checkpoint is {stage / 'last.ckpt'}: rerun with --resume and a lower --lr to "
+            "continue from it") in err
     assert "Traceback" not in err and not (stage / "results.json").exists()
     last = read_checkpoint(stage / "last.ckpt")
     assert last["epoch"] == 0
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
 
     monkeypatch.setattr(DualDE_Loss, "forward", forward)
+    shutil.copytree(run, tmp_path / "lower_lr")
     rc, err = _run(flags + ["--run_dir", str(run), "--resume"], capsys)
     assert rc == 0, err
     assert _results(stage) == _results(tmp_path / "clean" / "stage1")
     # the interrupted run's training log is kept beside the resumed one's
     assert (run / "logs" / "stage1" / "metrics.csv").is_file() and (run / "logs" / "stage1-resume1").is_dir()
+
+    # As the message advises: resume with a lower --lr, which must replace the checkpoint's rate.
+    # It resumes a copy of the run folder: the original must stay as it is, and the copy must not
+    # grow Lightning's last-v1.ckpt / best-v1.ckpt.
+    original = {p: p.read_bytes() for p in run.rglob("*.ckpt")}
+    capsys.readouterr()
+    assert main(flags + ["--run_dir", str(tmp_path / "lower_lr"), "--resume", "--lr", "0.005"]) == 0
+    assert {p: p.read_bytes() for p in run.rglob("*.ckpt")} == original
+    assert sorted(p.name for p in (tmp_path / "lower_lr" / "stage1").glob("*.ckpt")) == ["best.ckpt", "last.ckpt"]
+    assert "resuming with --lr 0.005 (the interrupted run had 0.01)" in capsys.readouterr().out
+    groups = read_checkpoint(tmp_path / "lower_lr" / "stage1" / "last.ckpt")["optimizer_states"][0]["param_groups"]
+    assert [g["initial_lr"] for g in groups] == [0.005] * len(groups)
+    assert [g["lr"] for g in groups] == pytest.approx([0.0005] * len(groups))  # after the schedule's drop at epoch 2
 
 
 def test_infinite_score_stops_pretraining(setup, tmp_path: Path, capsys, monkeypatch) -> None:
@@ -183,6 +198,29 @@ def test_checkpoint_with_non_finite_weights_is_never_written() -> None:
     with pytest.raises(NonFiniteError, match=r"non-finite weights in model.ent_emb.weight \(not saved\)"):
         NonFiniteGuard().on_save_checkpoint(None, Module(), {"state_dict": state})
     NonFiniteGuard().on_save_checkpoint(None, Module(), {"state_dict": {"w": torch.ones(2)}})
+
+
+def test_early_stopped_run_killed_before_its_results_resumes_without_training_on(setup, tmp_path: Path, capsys, monkeypatch) -> None:
+    import neuralkg_distil.checkpoints as checkpoints
+
+    flags = cli_flags(setup["graph"], tmp_path, *PRETRAIN, "--emb_dim", "8", "--max_epochs", "40",
+                      "--early_stop_patience", "1", "--lr", "0.2")
+    assert main(flags + ["--run_dir", str(tmp_path / "clean")]) == 0
+    clean = _results(tmp_path / "clean" / "pretrain")
+    assert clean["epochs"] < 40  # early stopping fired
+
+    write = checkpoints.atomic_write_json
+
+    def killed(*args, **kwargs):  # the process dies after training, before results.json
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoints, "atomic_write_json", killed)
+    run = tmp_path / "run"
+    assert main(flags + ["--run_dir", str(run)]) == 130
+    monkeypatch.setattr(checkpoints, "atomic_write_json", write)
+    rc, err = _run(flags + ["--run_dir", str(run), "--resume"], capsys)
+    assert rc == 0, err
+    assert _results(run / "pretrain") == clean
 
 
 # ------------------------------------------------------------------------------ atomic writes
@@ -254,8 +292,11 @@ def test_interrupted_stage2_resumes_to_the_same_metrics(setup, tmp_path: Path, c
     base = cli_flags(setup["graph"], tmp_path, *DISTIL, "--teacher_ckpt", str(setup["teacher"]), "--max_epochs", "2")
     stage1 = tmp_path / "s1"
     assert main(base + ["--run_dir", str(stage1)]) == 0
-    flags = base + ["--stage", "2", "--student_ckpt", str(stage1 / "stage1" / "best.ckpt"), "--max_epochs", "4",
-                    "--lr", "0.001"]
+    # Validation every 2 epochs: Lightning would save from inside the validation loop, and a resume
+    # from such a checkpoint steps the learning-rate schedule twice (its drop, due at epoch 3 of 6,
+    # would come at epoch 2).
+    flags = base + ["--stage", "2", "--student_ckpt", str(stage1 / "stage1" / "best.ckpt"), "--max_epochs", "6",
+                    "--lr", "0.001", "--check_per_epoch", "2"]
     assert main(flags + ["--run_dir", str(tmp_path / "clean")]) == 0
 
     sampling = TorchUniSampler.sampling
@@ -263,7 +304,7 @@ def test_interrupted_stage2_resumes_to_the_same_metrics(setup, tmp_path: Path, c
 
     def ctrl_c(self, data):
         calls["n"] += 1
-        if calls["n"] == 40:  # in epoch 2
+        if calls["n"] == 40:  # in epoch 2, after epoch 1's checkpoint
             raise KeyboardInterrupt
         return sampling(self, data)
 

@@ -44,7 +44,10 @@ def _lines(path: Path) -> Iterator[Tuple[int, str]]:
     """(line number, text) of a UTF-8 file; one-line errors for missing, non-UTF-8 or empty files."""
     if not path.is_file():
         raise DatasetError(f"dataset file missing: {path}")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
