@@ -292,7 +292,9 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
             monitor="Eval|mrr", mode="max", patience=args.early_stop_patience, check_on_train_epoch_end=False
         ),
         NonFiniteGuard(),
-        ResumeStateCallback(sampler, lr=args.lr),
+        ResumeStateCallback(sampler, lr=args.lr, flags={
+            k: v for k, v in vars(args).items() if isinstance(v, (bool, int, float, str)) or v is None
+        }),
     ]
     if config is not None:
         callbacks.append(RunConfigCallback(config))

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Dict, Optional
+import sys
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pytorch_lightning as pl
@@ -22,6 +23,23 @@ import torch
 log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "neuralkg_distil_resume"
+
+# Flags a resumed run may change without a word: more epochs, a new learning rate (applied, see
+# below), other paths, devices, workers or display.
+FREE_FLAGS = frozenset({
+    "resume", "overwrite", "max_epochs", "lr", "num_workers", "enable_progress_bar", "enable_model_summary",
+    "accelerator", "devices", "gpus", "gpu", "use_wandb", "output_dir", "run_dir", "data_path", "student_ckpt",
+    "teacher_ckpt", "checkpoint_dir", "default_root_dir", "log_every_n_steps", "eval_bs",
+})
+
+
+def changed_flags(saved: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
+    """``--name old -> new`` for every flag (outside :data:`FREE_FLAGS`) that differs."""
+    return [
+        f"--{name} {saved[name]} -> {current.get(name)}"
+        for name in sorted(saved)
+        if name not in FREE_FLAGS and name in current and saved[name] != current[name]
+    ]
 
 
 def capture_rng_state(sampler: Optional[object] = None) -> Dict[str, Any]:
@@ -74,9 +92,12 @@ class ResumeStateCallback(pl.Callback):
     """Keep the generators, the sampler's alternation flag, a pending early stop and ``--lr`` in
     every checkpoint; restore them (or apply a changed ``--lr``) when training resumes."""
 
-    def __init__(self, sampler: Optional[object] = None, lr: Optional[float] = None) -> None:
+    def __init__(
+        self, sampler: Optional[object] = None, lr: Optional[float] = None, flags: Optional[Dict[str, Any]] = None
+    ) -> None:
         self.sampler = sampler
         self.lr = lr
+        self.flags = dict(flags or {})
         self._pending: Optional[Dict[str, Any]] = None
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: Dict[str, Any]) -> None:
@@ -84,11 +105,19 @@ class ResumeStateCallback(pl.Callback):
             "rng": capture_rng_state(self.sampler),
             "should_stop": bool(trainer.should_stop),
             "lr": self.lr,
+            "flags": self.flags,
         }
 
     def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: Dict[str, Any]) -> None:
         # Applied later: model building and the sanity check would consume draws before training resumes.
         self._pending = checkpoint.get(CHECKPOINT_KEY)
+        changed = changed_flags((self._pending or {}).get("flags") or {}, self.flags)
+        if changed:
+            print(
+                f"neuralkg-distil: warning: resuming with flags other than the interrupted run's ({', '.join(changed)}): "
+                "the result will differ from an uninterrupted run",
+                file=sys.stderr,
+            )
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._pending is None:

@@ -21,7 +21,9 @@ def test_resume_continues_from_last_checkpoint(small_graph, tmp_path, capsys):
     before = torch.load(stage / "last.ckpt", weights_only=True)["epoch"]
     capsys.readouterr()
     assert main(flags + ["--max_epochs", "4", "--resume"]) == 0
-    assert f"resuming from {stage / 'last.ckpt'}" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert f"resuming from {stage / 'last.ckpt'}" in out
+    assert "warning: resuming with flags" not in err  # more epochs is what resuming is for
     after = torch.load(stage / "last.ckpt", weights_only=True)
     assert after["epoch"] > before and after["global_step"] > 0
     assert json.loads((stage / "results.json").read_text())["epochs"] == 4
@@ -46,3 +48,16 @@ def test_stage2_from_a_random_student(small_graph, tmp_path, capsys):
     saved = json.loads((tmp_path / "s1less" / "stage2" / "results.json").read_text())
     assert saved["stage"] == 2 and saved["models"]["model"]["emb_dim"] == 4 and saved["models"]["teacher"]["emb_dim"] == 16
     assert not (tmp_path / "s1less" / "stage1").exists()
+
+
+def test_resume_with_other_flags_warns(small_graph, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    flags = cli_flags(small_graph, tmp_path, "--model_name", "ComplEx", "--litmodel_name", "PretrainLitModel",
+                      "--loss_name", "Adv_Loss", "--emb_dim", "8", "--lr", "0.01", "--run_dir", str(run_dir))
+    assert main(flags + ["--max_epochs", "2"]) == 0
+    (run_dir / "pretrain" / "results.json").unlink()
+    capsys.readouterr()
+    assert main(flags + ["--max_epochs", "4", "--resume", "--num_neg", "4", "--seed", "8"]) == 0
+    err = capsys.readouterr().err
+    assert ("neuralkg-distil: warning: resuming with flags other than the interrupted run's (--num_neg 8 -> 4, "
+            "--seed 7 -> 8): the result will differ from an uninterrupted run") in err
