@@ -16,11 +16,16 @@ class SafeCheckpointIO(TorchCheckpointIO):
     crash mid-write destroys ``last.ckpt``) and reads with ``weights_only=True`` only (a resumed
     checkpoint is as untrusted as a teacher)."""
 
+    def __init__(self, preloaded: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
+        # Checkpoints the caller has already read (and checked), by path: not read a second time.
+        self.preloaded = {os.path.realpath(p): c for p, c in (preloaded or {}).items()}
+
     def save_checkpoint(self, checkpoint: Dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
         atomic_save(checkpoint, path)
 
     def load_checkpoint(self, path: Any, map_location: Optional[Callable] = None) -> Dict[str, Any]:
-        return read_checkpoint(path, "checkpoint to resume")
+        preloaded = self.preloaded.pop(os.path.realpath(path), None)
+        return preloaded if preloaded is not None else read_checkpoint(path, "checkpoint to resume")
 
 
 def _moved(value: Any, old: str, new: str) -> Any:

@@ -16,12 +16,11 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from neuralkg_distil.errors import ConfigError, DistilError
+from neuralkg_distil.errors import ConfigError, DistilError, warn
+from neuralkg_distil.flag_checks import check_flags, resolve
+from neuralkg_distil.run_folder import RESULTS_FILE, log_version, plan_stage_dir, prepare_stage_dir
 
 log = logging.getLogger("neuralkg_distil")
-
-RESULTS_FILE = "results.json"
-
 
 def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The flags neuralkg-distil adds to NeuralKG's parser."""
@@ -64,123 +63,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return build_parser().parse_args(list(argv) if argv is not None else None)
 
 
-def _check_flags(args: argparse.Namespace) -> None:
-    """One-line errors for flag values no run can use (before any data is read)."""
-    for name in ("alpha", "beta"):
-        value = getattr(args, name)
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"--{name} must lie in [0, 1], got {value}")
-    for name in ("num_neg", "eval_bs", "emb_dim", "check_per_epoch", "lr"):
-        if getattr(args, name) <= 0:
-            raise ConfigError(f"--{name} must be positive, got {getattr(args, name)}")
-    if args.teacher_dim is not None and args.teacher_dim <= 0:
-        raise ConfigError(f"--teacher_dim must be positive, got {args.teacher_dim}")
-    for name in ("neg_chunk_size", "num_workers", "early_stop_patience", "structure_weight", "train_bs", "num_batches"):
-        value = getattr(args, name, 0) or 0
-        if value < 0:
-            raise ConfigError(f"--{name} must be >= 0, got {value}")
-    if args.train_bs == 0 and args.num_batches == 0:
-        raise ConfigError("--train_bs is 0: set the training batch size with --train_bs N (or --num_batches N)")
-    if args.max_epochs is not None and args.max_epochs <= 0:
-        raise ConfigError(f"--max_epochs must be positive, got {args.max_epochs}")
-    if any(k <= 0 for k in args.calc_hits):
-        raise ConfigError(f"--calc_hits must list positive cut-offs, got {args.calc_hits}")
-    import torch
-
-    optimizer = getattr(torch.optim, args.optim_name, None)
-    if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
-        valid = sorted(n for n, c in vars(torch.optim).items()
-                       if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer)
-        raise ConfigError(f"unknown --optim_name {args.optim_name!r}; valid: {', '.join(valid)}")
-
-
-def _warn(message: str) -> None:
-    """A one-line warning on stderr (Python's warnings would add a source line)."""
-    print(f"neuralkg-distil: warning: {message}", file=sys.stderr)
-
-
-def _is_sampler(cls: type) -> bool:
-    return cls.__name__.endswith("Sampler")
-
-
-def _is_subclass_of(base: str) -> Any:
-    def check(cls: type) -> bool:
-        import pytorch_lightning as pl
-
-        return issubclass(cls, getattr(pl, base))
-
-    return check
-
-
-# What each flag may name, for the list of valid names in an error (NeuralKG's namespaces also
-# hold helpers such as KGData or ddict that are no answer to the flag).
-_KINDS = {
-    "--litmodel_name": _is_subclass_of("LightningModule"),
-    "--data_class": _is_subclass_of("LightningDataModule"),
-    "--train_sampler_class": _is_sampler,
-    "--test_sampler_class": _is_sampler,
-}
-
-
-def _resolve(namespace: str, name: str, flag: str) -> type:
-    import importlib
-
-    from neuralkg_distil.registry import available_names
-
-    module = importlib.import_module(f"neuralkg.{namespace}")
-    cls = getattr(module, name, None)
-    if not isinstance(cls, type):
-        fits = _KINDS.get(flag, lambda _: True)
-        valid = [n for n in available_names(namespace) if fits(getattr(module, n))]
-        raise ConfigError(f"unknown {flag} {name!r}; valid: {', '.join(valid)}")
-    return cls
-
-
-def _plan_stage_dir(stage_dir: Path, overwrite: bool, resume: bool = False, test_only: bool = False) -> Optional[Path]:
-    """Check the stage folder against --overwrite / --resume without touching it.
-
-    Returns the interrupted run's ``last.ckpt`` to continue from with ``resume`` (None when the
-    folder holds no run yet); a finished run (``results.json`` present) is not resumed, and an
-    earlier run's outputs are kept unless ``overwrite``. A ``--test_only`` run writes only
-    results, so only earlier results stand in its way.
-    """
-    if resume and overwrite:
-        raise ConfigError("--resume and --overwrite contradict each other: pick one")
-    if resume:
-        if (stage_dir / RESULTS_FILE).exists():
-            raise ConfigError(f"{stage_dir} holds a finished run ({RESULTS_FILE}); nothing to resume (pass --overwrite to rerun)")
-        last = stage_dir / "last.ckpt"
-        return last if last.is_file() else None
-    outputs = (RESULTS_FILE,) if test_only else (RESULTS_FILE, "best.ckpt", "last.ckpt")
-    earlier = [stage_dir / name for name in outputs if (stage_dir / name).exists()]
-    if earlier and not overwrite:
-        raise ConfigError(f"{stage_dir} already holds an earlier run ({earlier[0].name}); pass --overwrite or another --run_dir")
-    return None
-
-
-def _prepare_stage_dir(stage_dir: Path, overwrite: bool, keep_checkpoints: bool = False) -> None:
-    """Create the stage folder; with ``overwrite``, clear the earlier run's checkpoints and results.
-
-    Called only once every input has been checked, so a bad flag never costs an earlier run.
-    ``keep_checkpoints`` (for ``--test_only``, which may be testing one of them) clears results only.
-    """
-    if overwrite and not keep_checkpoints:
-        for path in stage_dir.glob("*.ckpt"):
-            path.unlink()
-        (stage_dir / RESULTS_FILE).unlink(missing_ok=True)
-    stage_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _log_version(run_dir: Path, stage_name: str, resuming: bool) -> str:
-    """The CSV log folder: a resumed run logs beside the interrupted one instead of replacing it."""
-    if not resuming:
-        return stage_name
-    number = 1
-    while (run_dir / "logs" / f"{stage_name}-resume{number}").exists():
-        number += 1
-    return f"{stage_name}-resume{number}"
-
-
 def _build_trainer(args: argparse.Namespace, **kwargs: Any) -> Any:
     """``Trainer.from_argparse_args`` with Lightning's objections to its flags as one-line errors."""
     import pytorch_lightning as pl
@@ -214,16 +96,16 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     from neuralkg_distil.stage_models import build_stage_models, default_run_dir, stage_of
 
     started = time.time()
-    _check_flags(args)
+    check_flags(args)
     for note in validate_dataset(args.data_path).notes():
-        _warn(note)
-    litmodel_class = _resolve("lit_model", args.litmodel_name, "--litmodel_name")
+        warn(note)
+    litmodel_class = resolve("lit_model", args.litmodel_name, "--litmodel_name")
     distil = issubclass(litmodel_class, KGDistillLitModel)
     model_class(args.model_name)
     if distil and getattr(args, "teacher_model", None):
         model_class(args.teacher_model)
     if not distil:
-        _resolve("loss", args.loss_name, "--loss_name")
+        resolve("loss", args.loss_name, "--loss_name")
     if args.neg_chunk_size and not (distil or issubclass(litmodel_class, PretrainLitModel)):
         raise ConfigError(f"--neg_chunk_size needs --litmodel_name PretrainLitModel or KGDistillLitModel, not {args.litmodel_name}")
     stage = stage_of(args) if distil else None
@@ -232,7 +114,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     resume = bool(getattr(args, "resume", False))
     if resume and args.test_only:
         raise ConfigError("--resume continues training; --test_only does not train: pick one")
-    resume_from = _plan_stage_dir(stage_dir, args.overwrite, resume, args.test_only)
+    resume_from = plan_stage_dir(stage_dir, args.overwrite, resume, args.test_only)
     # Read (safely) now: a checkpoint that cannot be used must stop the run before the folder changes.
     resume_checkpoint = read_checkpoint(resume_from, "checkpoint to resume") if resume_from is not None else None
     test_checkpoint = None
@@ -244,9 +126,9 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     pl.seed_everything(args.seed, workers=True)
     # NeuralKG's samplers write num_ent/num_rel into the args they get: give them a copy.
     data_args = copy.copy(args)
-    sampler = _resolve("data", args.train_sampler_class, "--train_sampler_class")(data_args)
-    test_sampler = _resolve("data", args.test_sampler_class, "--test_sampler_class")(sampler)
-    datamodule = _resolve("data", args.data_class, "--data_class")(data_args, sampler, test_sampler)
+    sampler = resolve("data", args.train_sampler_class, "--train_sampler_class")(data_args)
+    test_sampler = resolve("data", args.test_sampler_class, "--test_sampler_class")(sampler)
+    datamodule = resolve("data", args.data_class, "--data_class")(data_args, sampler, test_sampler)
     num_ent, num_rel = len(sampler.ent2id), len(sampler.rel2id)
     if args.train_bs == 0 and args.num_batches > len(sampler.train_triples):
         raise ConfigError(
@@ -262,7 +144,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         specs = {"model": stage_models.student_spec, "teacher": stage_models.teacher_spec}
         config = None
         if stage_models.student_spec.emb_dim >= stage_models.teacher_spec.emb_dim:
-            _warn(
+            warn(
                 f"student dimension {stage_models.student_spec.emb_dim} (--emb_dim) is not smaller than the "
                 f"teacher's {stage_models.teacher_spec.emb_dim}: nothing is compressed"
             )
@@ -303,7 +185,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         logger: Any = pl.loggers.WandbLogger(name=name, project=os.environ.get("WANDB_PROJECT", "neuralkg-distil"), save_dir=str(run_dir))
         logger.log_hyperparams({k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))})
     else:
-        version = _log_version(run_dir, stage_dir.name, resume_from is not None)
+        version = log_version(run_dir, stage_dir.name, resume_from is not None)
         logger = pl.loggers.CSVLogger(save_dir=str(run_dir), name="logs", version=version)
     trainer = _build_trainer(
         args,
@@ -313,11 +195,11 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         accelerator=args.accelerator or "auto",
         devices=args.devices or 1,
         check_val_every_n_epoch=args.check_per_epoch,
-        plugins=[SafeCheckpointIO()],
+        plugins=[SafeCheckpointIO(preloaded={str(resume_from): resume_checkpoint} if resume_checkpoint else None)],
     )
 
     # Every input is checked by now: only from here on may the run's folder change.
-    _prepare_stage_dir(stage_dir, args.overwrite, keep_checkpoints=args.test_only)
+    prepare_stage_dir(stage_dir, args.overwrite, keep_checkpoints=args.test_only)
     if resume_from is not None:
         print(f"resuming from {resume_from}")
     if not args.test_only:

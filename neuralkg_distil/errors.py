@@ -1,4 +1,6 @@
-"""Errors that reach the user as one line (the CLI prints them and exits with code 2)."""
+"""Errors that reach the user as one line (the CLI prints them and exits with code 2), and warnings."""
+import sys
+
 
 
 class DistilError(Exception):
@@ -15,3 +17,8 @@ class CheckpointError(DistilError, ValueError):
 
 class ConfigError(DistilError, ValueError):
     """A flag or setting has a value the run cannot use."""
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr (Python's warnings module would add a source line)."""
+    print(f"neuralkg-distil: warning: {message}", file=sys.stderr)

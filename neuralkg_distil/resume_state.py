@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import random
-import sys
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+
+from neuralkg_distil.errors import warn
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +114,8 @@ class ResumeStateCallback(pl.Callback):
         self._pending = checkpoint.get(CHECKPOINT_KEY)
         changed = changed_flags((self._pending or {}).get("flags") or {}, self.flags)
         if changed:
-            print(
-                f"neuralkg-distil: warning: resuming with flags other than the interrupted run's ({', '.join(changed)}): "
-                "the result will differ from an uninterrupted run",
-                file=sys.stderr,
-            )
+            warn(f"resuming with flags other than the interrupted run's ({', '.join(changed)}): "
+                 "the result will differ from an uninterrupted run")
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._pending is None:

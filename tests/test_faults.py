@@ -317,3 +317,12 @@ def test_interrupted_stage2_resumes_to_the_same_metrics(setup, tmp_path: Path, c
     rc, err = _run(flags + ["--run_dir", str(run), "--resume"], capsys)
     assert rc == 0, err
     assert _results(run / "stage2") == _results(tmp_path / "clean" / "stage2")
+
+
+def test_checkpoint_io_uses_a_checkpoint_already_read_once(tmp_path: Path) -> None:
+    path = tmp_path / "last.ckpt"
+    checked = {"state_dict": {}}
+    io = SafeCheckpointIO(preloaded={str(path): checked})
+    assert io.load_checkpoint(path) is checked  # no second read of a large file
+    with pytest.raises(CheckpointError, match="checkpoint to resume not found"):
+        io.load_checkpoint(path)  # only once: later loads read the file

@@ -9,8 +9,8 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.experiment.config import Experiment, Job
+from neuralkg_distil.run_folder import RESULTS_FILE
 
-RESULTS_FILE = "results.json"
 META_FILE = "job.json"
 
 

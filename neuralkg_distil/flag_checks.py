@@ -1,0 +1,77 @@
+"""Checks of the training flags: values no run can use, and names NeuralKG cannot resolve.
+
+Both give one-line :class:`~neuralkg_distil.errors.ConfigError` messages naming the flag, before
+any data is read or any file written.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Callable
+
+from neuralkg_distil.errors import ConfigError
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """One-line errors for flag values no run can use (before any data is read)."""
+    for name in ("alpha", "beta"):
+        value = getattr(args, name)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"--{name} must lie in [0, 1], got {value}")
+    for name in ("num_neg", "eval_bs", "emb_dim", "check_per_epoch", "lr"):
+        if getattr(args, name) <= 0:
+            raise ConfigError(f"--{name} must be positive, got {getattr(args, name)}")
+    if args.teacher_dim is not None and args.teacher_dim <= 0:
+        raise ConfigError(f"--teacher_dim must be positive, got {args.teacher_dim}")
+    for name in ("neg_chunk_size", "num_workers", "early_stop_patience", "structure_weight", "train_bs", "num_batches"):
+        value = getattr(args, name, 0) or 0
+        if value < 0:
+            raise ConfigError(f"--{name} must be >= 0, got {value}")
+    if args.train_bs == 0 and args.num_batches == 0:
+        raise ConfigError("--train_bs is 0: set the training batch size with --train_bs N (or --num_batches N)")
+    if args.max_epochs is not None and args.max_epochs <= 0:
+        raise ConfigError(f"--max_epochs must be positive, got {args.max_epochs}")
+    if any(k <= 0 for k in args.calc_hits):
+        raise ConfigError(f"--calc_hits must list positive cut-offs, got {args.calc_hits}")
+    import torch
+
+    optimizer = getattr(torch.optim, args.optim_name, None)
+    if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
+        valid = sorted(n for n, c in vars(torch.optim).items()
+                       if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer)
+        raise ConfigError(f"unknown --optim_name {args.optim_name!r}; valid: {', '.join(valid)}")
+
+
+def _is_sampler(cls: type) -> bool:
+    return cls.__name__.endswith("Sampler")
+
+
+def _is_subclass_of(base: str) -> Callable[[type], bool]:
+    def check(cls: type) -> bool:
+        import pytorch_lightning as pl
+
+        return issubclass(cls, getattr(pl, base))
+
+    return check
+
+
+# What each flag may name, for the list of valid names in an error (NeuralKG's namespaces also
+# hold helpers such as KGData or ddict that are no answer to the flag).
+_KINDS = {
+    "--litmodel_name": _is_subclass_of("LightningModule"),
+    "--data_class": _is_subclass_of("LightningDataModule"),
+    "--train_sampler_class": _is_sampler,
+    "--test_sampler_class": _is_sampler,
+}
+
+
+def resolve(namespace: str, name: str, flag: str) -> type:
+    from neuralkg_distil.registry import available_names
+
+    module = importlib.import_module(f"neuralkg.{namespace}")
+    cls = getattr(module, name, None)
+    if not isinstance(cls, type):
+        fits = _KINDS.get(flag, lambda _: True)
+        valid = [n for n in available_names(namespace) if fits(getattr(module, n))]
+        raise ConfigError(f"unknown {flag} {name!r}; valid: {', '.join(valid)}")
+    return cls
