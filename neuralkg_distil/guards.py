@@ -32,6 +32,10 @@ def _last_good(trainer: Optional[pl.Trainer]) -> str:
     return "no checkpoint was written yet: lower --lr (or check --margin) and rerun with --overwrite"
 
 
+def _first_value(loss: torch.Tensor) -> float:
+    return loss.detach().float().cpu().reshape(-1)[0].item()
+
+
 def non_finite_error(what: str, value: Any, pl_module: pl.LightningModule) -> NonFiniteError:
     """The error for a non-finite ``what``, naming the step, epoch and stage."""
     trainer = pl_module._trainer  # None outside a Trainer (e.g. a unit test calling training_step)
@@ -55,16 +59,22 @@ def check_finite(pl_module: pl.LightningModule, loss: torch.Tensor, scores: Mapp
         bad = ~torch.isfinite(tensor)
         if bad.any():
             raise non_finite_error(f"{name} scores", f"{int(bad.sum())} of {tensor.numel()} values", pl_module)
-    raise non_finite_error("loss", loss.detach().float().cpu().reshape(-1)[0].item(), pl_module)
+    raise non_finite_error("loss", _first_value(loss), pl_module)
 
 
 class NonFiniteGuard(pl.Callback):
     """For any lit model (NeuralKG's ``KGELitModel`` too): check the loss before ``backward`` and
-    the weights before a checkpoint is written."""
+    the weights before a checkpoint is written.
+
+    Lit models that call :func:`check_finite` themselves set ``checks_finite = True``; their loss
+    is not checked a second time (each check is a device sync on the training hot path).
+    """
 
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
+        if getattr(pl_module, "checks_finite", False):
+            return
         if not bool(torch.isfinite(loss).all()):
-            raise non_finite_error("loss", loss.detach().float().cpu().reshape(-1)[0].item(), pl_module)
+            raise non_finite_error("loss", _first_value(loss), pl_module)
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: Dict[str, Any]) -> None:
         for name, tensor in checkpoint.get("state_dict", {}).items():

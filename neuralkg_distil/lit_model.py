@@ -53,6 +53,8 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
     ``stage_models`` it already built, plus any faster scorer or evaluator.
     """
 
+    checks_finite = True  # training_step checks loss and scores (guards.check_finite)
+
     def __init__(
         self,
         model: nn.Module,

@@ -20,6 +20,8 @@ from neuralkg_distil.training_scores import FastTrainScorer
 class PretrainLitModel(RankCollector, KGELitModel):
     """Train one KGE model on hard labels (a teacher, or a no-DS baseline student)."""
 
+    checks_finite = True  # training_step checks loss and scores (guards.check_finite)
+
     def __init__(self, model: torch.nn.Module, args: Any) -> None:
         super().__init__(model, args)
         self.train_scorer = FastTrainScorer()

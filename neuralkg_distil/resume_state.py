@@ -11,7 +11,6 @@ checkpoint's.
 """
 from __future__ import annotations
 
-import logging
 import random
 from typing import Any, Dict, List, Optional
 
@@ -20,8 +19,6 @@ import pytorch_lightning as pl
 import torch
 
 from neuralkg_distil.errors import warn
-
-log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "neuralkg_distil_resume"
 
