@@ -25,6 +25,7 @@ log = logging.getLogger("neuralkg_distil")
 def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The flags neuralkg-distil adds to NeuralKG's parser."""
     group = parser.add_argument_group("Distillation Args")
+    group.add_argument("--preset", default=None, type=str, help="Training recipe from neuralkg_distil/presets/recipes.yaml: auto (from --data_path's folder and --model_name), <dataset>/<model>[/<variant>], or none; flags given on the command line win.")
     group.add_argument("--teacher_ckpt", default=None, type=str, help="Pretrained teacher checkpoint (NeuralKG or ours).")
     group.add_argument("--teacher_dim", default=None, type=int, help="Teacher dimension; inferred from the checkpoint, checked if given.")
     group.add_argument("--teacher_model", default=None, type=str, help="Teacher model class; default: --model_name.")
@@ -34,11 +35,18 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--student_init", default="stage1", choices=("stage1", "random"), help="Stage 2's student: from the stage-1 checkpoint, or new (the -S1 ablation; the teacher then comes from --teacher_ckpt).")
     group.add_argument("--alpha", default=0.5, type=float, help="Student's soft-label weight in [0, 1] (fixed weighting).")
     group.add_argument("--beta", default=0.5, type=float, help="Teacher's soft-label weight in [0, 1] in stage 2 (fixed weighting).")
-    group.add_argument("--soft_weighting", default=None, choices=("fixed", "adaptive"), help="fixed alpha/beta, or DualDE's learnable per-triple weights; default: the loss's own (DistilE fixed, DualDE adaptive).")
+    group.add_argument("--soft_weighting", default=None, choices=("fixed", "adaptive", "calibrated"), help="fixed alpha/beta; adaptive: DualDE's learnable per-triple gates as published (trained on the loss they weigh, they can switch distillation off); calibrated: the same gates fitted to the true labels (default for DualDE_Loss; DistilE_Loss defaults to fixed).")
+    group.add_argument("--gate_lr", default=0.01, type=float, help="Learning rate of the calibrated soft-label gates (their own optimizer group); the published adaptive gates use --lr.")
     group.add_argument("--soft_distance", default="smoothl1", choices=("smoothl1", "bce"), help="DualDE_Loss's soft distance: SmoothL1 between sigmoids (the paper's) or BCE against the label model's sigmoid (same minimum, stronger gradient).")
     group.add_argument("--structure_weight", default=0.0, type=float, help="Weight of DualDE's structure soft label (angle and length ratio); 0 disables it.")
     group.add_argument("--distil_family", default="auto", choices=("auto", "margin", "ce"), help="DistilE's loss family (margin or ce); auto picks it from the model. (Not --loss_family: NeuralKG scripts abbreviate --loss_name as --loss.)")
+    group.add_argument("--distil_adversarial", default=False, action="store_true", help="DistilE_Loss, cross-entropy family: weigh the negatives' terms by the self-adversarial softmax (the hard term of NeuralKG's Adv_Loss) instead of uniformly.")
     group.add_argument("--rank_margin", default=1.0, type=float, help="gamma of the margin ranking loss (margin family).")
+    group.add_argument("--lr_ref_dim", default=0, type=int, help="Scale each model's learning rate by (D / its dim) ** --lr_dim_power, so --lr is the rate of a D-dim model (NeuralKG's init range shrinks as 1 / dim); 0 = one rate for all.")
+    group.add_argument("--lr_dim_power", default=1.0, type=float, help="Power of the --lr_ref_dim rule: 1 for distance models (TransE, TransH, RotatE), 0.5 for bilinear ones (ComplEx, DistMult).")
+    group.add_argument("--lr_decay", default="halfway", choices=("halfway", "plateau", "none"), help="halfway: NeuralKG's lr / 10 at max_epochs / 2; plateau: x --lr_decay_factor after --lr_decay_patience validations without a better MRR; none.")
+    group.add_argument("--lr_decay_factor", default=0.96, type=float, help="Factor of --lr_decay plateau (the DistilE paper: 0.96).")
+    group.add_argument("--lr_decay_patience", default=5, type=int, help="Validations without a better MRR before --lr_decay plateau lowers the rate.")
     group.add_argument("--neg_chunk_size", default=0, type=int, help="TorchUniSampler: chunks of N triples share their negatives (0: per-triple negatives).")
     group.add_argument("--teacher_bf16", default=False, action="store_true", help="Stage 1: run the frozen teacher under bfloat16 autocast (for GPUs).")
     group.add_argument("--run_dir", default=None, type=str, help="Run folder; default: <output_dir>/<dataset>/<model>_<dim>[_distil].")
@@ -59,8 +67,52 @@ def build_parser() -> argparse.ArgumentParser:
     return add_distillation_args(parser)
 
 
+def phase_of(args: argparse.Namespace) -> str:
+    """pretrain, stage1 or stage2: what a run of these flags trains (before a preset is applied)."""
+    if getattr(args, "stage2", False) or getattr(args, "stage", 1) == 2:
+        return "stage2"
+    if getattr(args, "teacher_ckpt", None) or args.litmodel_name in ("KGDistillLitModel", "distil_KGELitModel"):
+        return "stage1"
+    return "pretrain"
+
+
+def preset_defaults(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Dict[str, Any]:
+    """The values of ``--preset`` for this run's phase, checked against the parser's flags."""
+    from neuralkg_distil.presets import known_dataset, preset_values, resolve_name
+
+    dataset, model, variant = resolve_name(args.preset, args.data_path, args.model_name)
+    if args.preset == "auto" and not known_dataset(dataset):
+        warn(f"--preset auto: no recipe for dataset {dataset!r} (the folder of --data_path); using {model}'s defaults")
+    values = {"model_name": model, **preset_values(dataset, model, phase_of(args), variant)}
+    dests = {action.dest for action in parser._actions}  # noqa: SLF001 (argparse has no public index)
+    unknown = sorted(set(values) - dests)
+    if unknown:
+        raise ConfigError(f"preset {args.preset}: unknown flag(s) {', '.join(unknown)} in neuralkg_distil/presets/recipes.yaml")
+    return values
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    return build_parser().parse_args(list(argv) if argv is not None else None)
+    """Parse the flags; with ``--preset`` the recipe's values become the defaults (explicit flags win)."""
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.preset in (None, "", "none"):
+        return args
+    values = preset_defaults(parser, args)
+    parser.set_defaults(**values)
+    args = parser.parse_args(argv)
+    if args.model_name != values["model_name"]:
+        raise ConfigError(f"--preset {args.preset} is a {values['model_name']} recipe, but --model_name is {args.model_name}")
+    return args
+
+
+def preset_note(args: argparse.Namespace) -> Optional[str]:
+    """One line saying which recipe a run uses (None without --preset)."""
+    if getattr(args, "preset", None) in (None, "", "none"):
+        return None
+    return (f"preset {args.preset} ({phase_of(args)}): lr {args.lr} (x (64/dim)^{args.lr_dim_power} with --lr_ref_dim "
+            f"{args.lr_ref_dim}), loss {args.loss_name}, {args.num_neg} negatives, batch {args.train_bs}, "
+            f"up to {args.max_epochs} epochs; flags on the command line win")
 
 
 def _build_trainer(args: argparse.Namespace, **kwargs: Any) -> Any:
@@ -97,6 +149,9 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
 
     started = time.time()
     check_flags(args)
+    note = preset_note(args)
+    if note:
+        print(note)
     for note in validate_dataset(args.data_path).notes():
         warn(note)
     litmodel_class = resolve("lit_model", args.litmodel_name, "--litmodel_name")
@@ -174,6 +229,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
             monitor="Eval|mrr", mode="max", patience=args.early_stop_patience, check_on_train_epoch_end=False
         ),
         NonFiniteGuard(),
+        pl.callbacks.LearningRateMonitor(logging_interval="epoch"),  # the plateau decay, visible in metrics.csv
         ResumeStateCallback(sampler, lr=args.lr, flags={
             k: v for k, v in vars(args).items() if isinstance(v, (bool, int, float, str)) or v is None
         }),

@@ -22,6 +22,7 @@ from neuralkg_distil.evaluation import RankingEvaluator
 from neuralkg_distil.guards import check_finite
 from neuralkg_distil.losses import DistillationLoss, DualDE_Loss, EntityPairs, Scores
 from neuralkg_distil.models import entity_vectors, n3_penalty
+from neuralkg_distil.optim import build_optimization, model_group
 from neuralkg_distil.ranking_hooks import RankCollector
 from neuralkg_distil.stage_models import StageModels, build_stage_models
 from neuralkg_distil.stages import policy_for_stage
@@ -81,7 +82,7 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         self.policy = policy_for_stage(self.stage, bool(getattr(args, "teacher_bf16", False)))
         self.policy.prepare(self.teacher)
         self.loss = loss if loss is not None else distillation_loss_class(getattr(args, "loss_name", None))(args)
-        if stage_models.loss_state:
+        if stage_models.loss_state and self.loss.student_weighting.carries_over:
             self.loss.load_state_dict(stage_models.loss_state, strict=False)
         self.train_scorer: TrainScorer = train_scorer or FastTrainScorer()
         self.evaluator = evaluator
@@ -117,24 +118,22 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         check_finite(self, loss, {"student": torch.cat([student.pos.reshape(-1), student.neg.reshape(-1)]),
                                   "teacher": torch.cat([teacher.pos.reshape(-1), teacher.neg.reshape(-1)])})
         self.log("Train|loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        for name, value in self.loss.soft_weight_log().items():  # a gate that switches itself off shows here
+            self.log(f"Train|soft_weight_{name}", value, on_step=False, on_epoch=True)
         return loss
 
     def on_train_epoch_start(self) -> None:
         self.policy.on_train_epoch_start(self.teacher)
 
     def configure_optimizers(self) -> Dict[str, Any]:
-        optim_name = getattr(self.args, "optim_name", "Adam")
-        optimizer_class = getattr(torch.optim, optim_name, None)
-        if optimizer_class is None:
-            raise ConfigError(f"unknown --optim_name {optim_name!r} (a class in torch.optim, e.g. Adam)")
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        params += [p for p in self.loss.parameters() if p.requires_grad]
-        params += list(self.policy.trainable(self.teacher))
-        optimizer = optimizer_class(params, lr=self.args.lr)
-        # NeuralKG's schedule: divide the learning rate by 10 halfway through.
-        max_epochs = getattr(self.args, "max_epochs", None) or 1000
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[max(1, max_epochs // 2)], gamma=0.1)
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        groups = [model_group(self.args, self.model)]
+        if self.policy.trains_teacher:
+            groups.append(model_group(self.args, self.teacher, self.policy.trainable(self.teacher)))
+        gates = [p for p in self.loss.parameters() if p.requires_grad]
+        # The published gates learn with the models; calibrated gates fit the truth at their own rate.
+        gate_lr = float(self.args.lr) if self.loss.weighting_kind == "adaptive" else float(getattr(self.args, "gate_lr", 0.01))
+        groups.append({"params": gates, "lr": gate_lr})
+        return build_optimization(self.args, groups)
 
     # --------------------------------------------------------------------------- evaluation
     def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> None:

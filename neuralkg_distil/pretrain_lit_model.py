@@ -13,6 +13,7 @@ from neuralkg.lit_model import KGELitModel
 
 from neuralkg_distil.evaluation import RankingEvaluator
 from neuralkg_distil.guards import check_finite
+from neuralkg_distil.optim import build_optimization, model_group
 from neuralkg_distil.ranking_hooks import RankCollector
 from neuralkg_distil.training_scores import FastTrainScorer
 
@@ -38,6 +39,10 @@ class PretrainLitModel(RankCollector, KGELitModel):
         check_finite(self, loss, {"model": torch.cat([scores.pos.reshape(-1), scores.neg.reshape(-1)])})
         self.log("Train|loss", loss, on_step=False, on_epoch=True)
         return loss
+
+    def configure_optimizers(self) -> Dict[str, Any]:
+        # NeuralKG's schedule by default; --lr_ref_dim and --lr_decay plateau when asked for.
+        return build_optimization(self.args, [model_group(self.args, self.model)])
 
     def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
         self.collect_ranks("val", self.model, batch["positive_sample"])

@@ -8,6 +8,7 @@ def register_all() -> None:
     """Register the lit model, the losses and the sampler in NeuralKG's name spaces."""
     from neuralkg_distil.lit_model import KGDistillLitModel
     from neuralkg_distil.losses import DistilE_Loss, DualDE_Loss
+    from neuralkg_distil.losses.pretrain import MarginRanking_Loss
     from neuralkg_distil.pretrain_lit_model import PretrainLitModel
     from neuralkg_distil.sampling import TorchUniSampler
 
@@ -16,4 +17,5 @@ def register_all() -> None:
     register("lit_model", PretrainLitModel)
     register("loss", DistilE_Loss)
     register("loss", DualDE_Loss)
+    register("loss", MarginRanking_Loss)
     register("data", TorchUniSampler)

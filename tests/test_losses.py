@@ -99,7 +99,7 @@ def dualde_side(learner_pos, learner_neg, label_pos, label_neg, w_pos, w_neg, di
 
 
 def test_dualde_adaptive_stage1_by_hand():
-    loss = DualDE_Loss(model_name="ComplEx", adv_temp=1.0)
+    loss = DualDE_Loss(model_name="ComplEx", adv_temp=1.0, soft_weighting="adaptive")
     assert loss.weighting_kind == "adaptive"
     student, teacher = s(1.0, [0.0, math.log(3)]), s(2.0, [-1.0, 0.0])
     # gates start at a=1, b=0: w_pos = sigma(f_T(pos)), w_neg = 1 - sigma(f_T(neg))
@@ -117,7 +117,7 @@ def test_dualde_fixed_and_stage2_by_hand():
 
 
 def test_dualde_bce_soft_distance_by_hand():
-    loss = DualDE_Loss(model_name="ComplEx", adv_temp=1.0, soft_distance="bce")
+    loss = DualDE_Loss(model_name="ComplEx", adv_temp=1.0, soft_distance="bce", soft_weighting="adaptive")
     student, teacher = s(1.0, [0.0, math.log(3)]), s(2.0, [-1.0, 0.0])
     expected = dualde_side(1.0, [0.0, math.log(3)], 2.0, [-1.0, 0.0], sig(2.0), [1 - sig(-1.0), 1 - sig(0.0)],
                            distance=lambda x, y: bce(sig(x), sig(y)))
@@ -133,7 +133,7 @@ def test_dualde_bce_soft_distance_by_hand():
 
 
 def test_dualde_adaptive_stage2_teacher_gates_read_student_scores():
-    loss = DualDE_Loss(model_name="ComplEx")
+    loss = DualDE_Loss(model_name="ComplEx", soft_weighting="adaptive")
     student, teacher = s(1.0, [0.0, math.log(3)]), s(2.0, [-1.0, 0.0])
     s_side = dualde_side(1.0, [0.0, math.log(3)], 2.0, [-1.0, 0.0], sig(2.0), [1 - sig(-1.0), 1 - sig(0.0)])
     t_side = dualde_side(2.0, [-1.0, 0.0], 1.0, [0.0, math.log(3)], sig(1.0), [1 - sig(0.0), 1 - sig(math.log(3))])
@@ -141,7 +141,7 @@ def test_dualde_adaptive_stage2_teacher_gates_read_student_scores():
 
 
 def test_adaptive_gates_learn_and_soft_labels_stay_detached():
-    loss = DualDE_Loss(model_name="ComplEx")
+    loss = DualDE_Loss(model_name="ComplEx", soft_weighting="adaptive")
     student_pos = torch.tensor([1.0], requires_grad=True)
     teacher_pos = torch.tensor([2.0], requires_grad=True)
     out = loss(Scores.of(student_pos, torch.zeros(1, 2)), Scores.of(teacher_pos, torch.zeros(1, 2)), stage=1)

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from neuralkg_distil.cli import build_parser
+from neuralkg_distil.cli import parse_args
 
 from conftest import REPO
 
@@ -18,9 +18,9 @@ SCRIPTS = sorted((REPO / "scripts").glob("*/*_*_*.sh"))
 PARSE_ONLY = """
 import json, sys
 sys.path.insert(0, {repo!r})
-from neuralkg_distil.cli import build_parser
+from neuralkg_distil.cli import parse_args
 argv = [a for a in sys.argv[1:] if a not in ("-u", "main.py")]
-print(json.dumps(vars(build_parser().parse_args(argv)), default=str))
+print(json.dumps(vars(parse_args(argv)), default=str))
 """
 
 
@@ -44,14 +44,18 @@ def test_script_flags_parse_with_required_values(script, tmp_path):
     assert args["data_path"] == "/data/somewhere"  # the data path comes from the environment
     assert args["train_bs"] > 0 and args["num_neg"] > 0 and args["margin"] > 0 and args["max_epochs"] > 0
     assert args["accelerator"] == "auto" and args["gpus"] is None  # never a hard-coded GPU
+    assert args["preset"].split("/")[1] == args["model_name"] == script.name.split("_")[0]
+    dualde = script.name.startswith("ComplEx_WN")
     if script.name.endswith("_pretrain.sh"):
-        assert args["litmodel_name"] == "PretrainLitModel" and args["emb_dim"] == 500
+        assert args["litmodel_name"] == "PretrainLitModel" and args["emb_dim"] == (500 if dualde else 64)
     else:
         assert args["litmodel_name"] == "KGDistillLitModel" and args["emb_dim"] < args["teacher_dim"]
         assert (args["teacher_ckpt"] is not None) == script.name.endswith("_distil.sh")
         assert args["stage2"] == script.name.endswith("_stage2.sh")
         if script.name.startswith("Trans"):
-            assert args["loss_name"] == "DistilE_Loss" and args["rank_margin"] > 0
+            assert args["loss_name"] == "DistilE_Loss" and args["rank_margin"] > 0 and args["num_neg"] == 5
+    if script.name.startswith("Trans") and script.name.endswith("_pretrain.sh"):
+        assert args["loss_name"] == "MarginRanking_Loss"  # the same hard term as DistilE's margin family
     if script.name.startswith("ComplEx_WN"):  # the DualDE reference setting
         assert args["teacher_dim"] == 500 if "distil" in script.name else args["emb_dim"] == 500
         if "distil" in script.name:
@@ -72,14 +76,13 @@ def test_wordnet_complex_trio_runs(small_graph, tmp_path):
 
 
 def test_sweep_configs_name_real_flags():
-    parser = build_parser()
     for path in (REPO / "scripts" / "sweeps").glob("*.yaml"):
         sweep = yaml.safe_load(path.read_text())
         # a wandb agent calls: python main.py --use_wandb --key=value ...
         argv = ["--use_wandb"] + [
             f"--{key}={spec['value'] if 'value' in spec else spec['values'][0]}" for key, spec in sweep["parameters"].items()
         ]
-        args = parser.parse_args(argv)
-        assert args.use_wandb and sweep["metric"]["name"] == "Eval|mrr"
+        args = parse_args(argv)
+        assert args.use_wandb and args.litmodel_name == "KGDistillLitModel" and args.num_neg > 0 and sweep["metric"]["name"] == "Eval|mrr"
         for key, spec in sweep["parameters"].items():
             assert str(getattr(args, key)) == str(spec["value"] if "value" in spec else spec["values"][0])

@@ -14,14 +14,15 @@ from neuralkg_distil.stage_models import StageModels
 NUM_ENT, NUM_REL = 30, 3
 
 
-def lit_for(stage: int, model_name: str, loss_name: str, structure: float = 0.0) -> KGDistillLitModel:
+def lit_for(stage: int, model_name: str, loss_name: str, structure: float = 0.0, *flags: str, loss_state=None) -> KGDistillLitModel:
     torch.manual_seed(0)
     args = parse_args(["--model_name", model_name, "--loss_name", loss_name, "--emb_dim", "4", "--lr", "0.05",
-                       "--structure_weight", str(structure), "--regularization", "1e-4", "--max_epochs", "4"])
+                       "--structure_weight", str(structure), "--regularization", "1e-4", "--max_epochs", "4", *flags])
     args = argparse.Namespace(**{**vars(args), "num_ent": NUM_ENT, "num_rel": NUM_REL})
     student_spec = ModelSpec(model_name, 4, NUM_ENT, NUM_REL, margin=6.0)
     teacher_spec = ModelSpec(model_name, 16, NUM_ENT, NUM_REL, margin=6.0)
-    models = StageModels(stage, build_model(student_spec), build_model(teacher_spec), student_spec, teacher_spec)
+    models = StageModels(stage, build_model(student_spec, args), build_model(teacher_spec, args), student_spec, teacher_spec,
+                         loss_state=loss_state or {})
     return KGDistillLitModel(models.student, args, models)
 
 
@@ -74,8 +75,8 @@ def test_stage2_updates_student_teacher_and_gates(model_name, loss_name, structu
     changed = lambda now, before: [k for k, v in now.items() if not torch.equal(v, before[k])]  # noqa: E731
     assert changed(snapshot(lit.teacher), teacher_before)
     assert changed(snapshot(lit.model), student_before)
-    if lit.loss.weighting_kind == "adaptive":
-        assert {"student_weighting.pos_gate.a", "teacher_weighting.pos_gate.a"} <= set(changed(snapshot(lit.loss), gates_before))
+    if lit.loss.weighting_kind == "calibrated":
+        assert {"student_weighting.gate.b", "teacher_weighting.gate.b"} <= set(changed(snapshot(lit.loss), gates_before))
     for constant in ("margin", "embedding_range"):  # NeuralKG's constants stay constant
         if constant in teacher_before:
             assert torch.equal(getattr(lit.teacher, constant), teacher_before[constant])
@@ -108,3 +109,34 @@ def test_bf16_teacher_scores_close_to_float32_and_training_runs():
     before = snapshot(lit.teacher)
     train_steps(lit, 2)
     assert all(torch.equal(v, before[k]) for k, v in snapshot(lit.teacher).items())
+
+
+def test_learning_rates_follow_the_dimension_and_gates_have_their_own():
+    plain = lit_for(2, "TransE", "DualDE_Loss").configure_optimizers()["optimizer"].param_groups
+    assert [g["lr"] for g in plain] == [0.05, 0.05, 0.01]  # student, teacher, calibrated gates (--gate_lr)
+    scaled = lit_for(2, "TransE", "DualDE_Loss", 0.0, "--lr_ref_dim", "16").configure_optimizers()["optimizer"].param_groups
+    assert [g["lr"] for g in scaled] == pytest.approx([0.05 * 16 / 4, 0.05, 0.01])  # student 4 dims, teacher 16
+    root = lit_for(1, "ComplEx", "DualDE_Loss", 0.0, "--lr_ref_dim", "16", "--lr_dim_power", "0.5")
+    assert [g["lr"] for g in root.configure_optimizers()["optimizer"].param_groups] == pytest.approx([0.1, 0.01])
+    published = lit_for(1, "ComplEx", "DualDE_Loss", 0.0, "--soft_weighting", "adaptive")
+    assert [g["lr"] for g in published.configure_optimizers()["optimizer"].param_groups] == [0.05, 0.05]
+
+
+def test_plateau_decay_steps_on_validation_mrr():
+    config = lit_for(1, "TransE", "DistilE_Loss", 0.0, "--lr_decay", "plateau", "--lr_decay_patience", "2",
+                     "--check_per_epoch", "3").configure_optimizers()
+    schedule = config["lr_scheduler"]
+    assert schedule["monitor"] == "Eval|mrr" and schedule["frequency"] == 3
+    optimizer, scheduler = config["optimizer"], schedule["scheduler"]
+    for mrr in (0.1, 0.2, 0.2, 0.2):
+        scheduler.step(mrr)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+    scheduler.step(0.2)  # a third check without progress: patience 2 exceeded
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05 * 0.96)
+
+
+@pytest.mark.parametrize("kind,carried", [("adaptive", True), ("calibrated", False)])
+def test_stage2_gates_fresh_when_calibrated_carried_when_published(kind, carried):
+    key = "student_weighting.pos_gate.b" if kind == "adaptive" else "student_weighting.gate.b"
+    lit = lit_for(2, "ComplEx", "DualDE_Loss", 0.0, "--soft_weighting", kind, loss_state={key: torch.tensor([3.0])})
+    assert (lit.loss.state_dict()[key].item() == 3.0) is carried

@@ -84,12 +84,25 @@ class Experiment:
     models: Dict[str, Dict[str, Any]]
     jobs_in_parallel: int = 1
     source: Optional[Path] = None
+    preset: Optional[str] = None  # "auto" or a variant name: each cell's <dataset>/<model>[/<variant>] recipe
 
-    def flags_for(self, kind: str, model: str, role: str) -> Dict[str, Any]:
-        """Merged flags of one job: common < phase < model < model's phase < model's teacher."""
+    def preset_flags(self, kind: str, dataset: str, model: str) -> Dict[str, Any]:
+        """The recipe's values for one job (the runner sets the reserved flags itself)."""
+        if not self.preset:
+            return {}
+        from neuralkg_distil.presets import preset_values
+
+        variant = None if self.preset == "auto" else self.preset
+        values = preset_values(dataset, model, kind, variant)
+        return {k: v for k, v in values.items() if k not in _RESERVED}
+
+    def flags_for(self, kind: str, model: str, role: str, dataset: str = "") -> Dict[str, Any]:
+        """Merged flags of one job: preset < common < phase < model < model's phase < model's teacher."""
         spec = self.models.get(model, {})
         merged: Dict[str, Any] = {}
-        for layer in (self.common, self.phases.get(kind, {}), spec.get("flags", {}), spec.get(kind, {})):
+        layers = (self.preset_flags(kind, dataset, model), self.common, self.phases.get(kind, {}),
+                  spec.get("flags", {}), spec.get(kind, {}))
+        for layer in layers:
             merged.update(layer)
         if role == "teacher":
             merged.update(spec.get("teacher", {}))
@@ -98,7 +111,7 @@ class Experiment:
     def jobs_for(self, cell: Cell) -> Dict[str, Job]:
         """The jobs a cell needs; the one whose ``model`` result fills the cell is under "result"."""
         def job(kind: str, dim: int, role: str, **extra: Any) -> Job:
-            return Job(kind, cell.dataset, cell.model, dim, self.flags_for(kind, cell.model, role), self.seed, **extra)
+            return Job(kind, cell.dataset, cell.model, dim, self.flags_for(kind, cell.model, role, cell.dataset), self.seed, **extra)
 
         teacher = job("pretrain", cell.teacher_dim, "teacher")
         if cell.method == "teacher":
@@ -114,7 +127,7 @@ class Experiment:
             return {"result": stage2, "stage1": stage1, "teacher": teacher}
         # -S1 is a whole training in stage 2 (teacher unfrozen from the start), so it gets stage 1's
         # budget and learning rate rather than stage 2's short fine-tuning settings.
-        scratch = Job("stage2", cell.dataset, cell.model, cell.student_dim, self.flags_for("stage1", cell.model, "student"),
+        scratch = Job("stage2", cell.dataset, cell.model, cell.student_dim, self.flags_for("stage1", cell.model, "student", cell.dataset),
                       self.seed, teacher_dim=cell.teacher_dim, student_init="random", deps={"teacher": teacher})
         return {"result": scratch, "teacher": teacher}
 
@@ -232,6 +245,13 @@ def load_experiment(path: str | Path, output_dir: Optional[str] = None, data_roo
             if key not in ("flags", "teacher") + PHASES:
                 raise ConfigError(f"{path}: models.{name}: unknown key {key!r}; valid: flags, teacher, {', '.join(PHASES)}")
             _check_flags(flags or {}, f"{path}: models.{name}.{key}")
+    preset = raw.get("preset")
+    if preset is not None:
+        from neuralkg_distil.presets import recipes
+
+        variants = sorted(recipes().get("variants", {}))
+        if preset != "auto" and preset not in variants:
+            raise ConfigError(f"{path}: 'preset' must be auto or a variant ({', '.join(variants)}), got {preset!r}")
     out = Path(output_dir) if output_dir else base / str(raw.get("output_dir", Path("output") / "experiments" / path.stem))
     seed = raw.get("seed", 321)
     jobs = raw.get("jobs", 1)
@@ -241,5 +261,5 @@ def load_experiment(path: str | Path, output_dir: Optional[str] = None, data_roo
         name=str(raw.get("name", path.stem)), output_dir=out, seed=seed, datasets=datasets, cells=cells,
         common=common, phases={k: dict(v or {}) for k, v in phases.items()},
         models={k: {kk: dict(vv or {}) for kk, vv in v.items()} for k, v in models.items()},
-        jobs_in_parallel=jobs, source=path,
+        jobs_in_parallel=jobs, source=path, preset=preset,
     )

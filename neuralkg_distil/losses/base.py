@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, fields
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from torch import Tensor, nn
 
@@ -28,6 +28,7 @@ class LossSettings:
     negative_adversarial_sampling: bool = True
     structure_weight: float = 0.0
     soft_distance: Optional[str] = None  # DualDE: "smoothl1" (the paper's) or "bce"
+    distil_adversarial: bool = False  # DistilE, CE family: self-adversarial weights on the negatives
 
     @classmethod
     def from_args(cls, args: Optional[argparse.Namespace], **overrides: Any) -> "LossSettings":
@@ -79,7 +80,7 @@ class DistillationLoss(nn.Module):
         self.weighting_kind = kind
         self.student_weighting = make_weighting(kind, self.settings.alpha)
         self.teacher_weighting = make_weighting(kind, self.settings.beta)
-        self.last_parts: Dict[str, float] = {}
+        self.mean_soft_weights: Dict[int, Tuple[Tensor, Tensor]] = {}
 
     def element_terms(self, learner: Scores, label: Scores) -> ElementTerms:
         raise NotImplementedError
@@ -96,7 +97,12 @@ class DistillationLoss(nn.Module):
         """One model's loss against the other's soft labels."""
         terms = self.element_terms(learner, label.detach())
         w_pos, w_neg = weighting(label)
+        # kept as tensors (no device sync) for the per-epoch log of how much each side trusts its labels
+        self.mean_soft_weights[id(weighting)] = (w_pos.detach().mean(), w_neg.detach().mean())
         loss = combine(terms, w_pos, w_neg, sample_weight)
+        gate_loss = weighting.aux_loss(label)
+        if gate_loss is not None:  # trains only the weighting's own parameters (label is detached)
+            loss = loss + gate_loss
         if self.settings.structure_weight > 0:
             if learner_pairs is None or label_pairs is None:
                 raise ConfigError("--structure_weight > 0 needs the entity vectors of both models")
@@ -115,15 +121,23 @@ class DistillationLoss(nn.Module):
     ) -> Tensor:
         if stage not in (1, 2):
             raise ConfigError(f"stage must be 1 or 2, got {stage}")
+        self.mean_soft_weights = {}
         loss = self.side_loss(student, teacher, self.student_weighting, subsampling_weight, student_pairs, teacher_pairs)
-        self.last_parts = {"student": float(loss.detach())}
         if stage == 2:
             teacher_loss = self.side_loss(
                 teacher, student, self.teacher_weighting, subsampling_weight, teacher_pairs, student_pairs
             )
-            self.last_parts["teacher"] = float(teacher_loss.detach())
             loss = loss + teacher_loss
         return loss
+
+    def soft_weight_log(self) -> Dict[str, Tensor]:
+        """Mean soft weights of the last call, per side: ``{"student_pos": ..., "student_neg": ..., ...}``."""
+        out: Dict[str, Tensor] = {}
+        for side, weighting in (("student", self.student_weighting), ("teacher", self.teacher_weighting)):
+            means = self.mean_soft_weights.get(id(weighting))
+            if means is not None:
+                out[f"{side}_pos"], out[f"{side}_neg"] = means
+        return out
 
     def extra_repr(self) -> str:
         return f"family={self.family}, weighting={self.weighting_kind}"

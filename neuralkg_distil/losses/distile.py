@@ -5,7 +5,7 @@ from neuralkg_distil.losses.base import DistillationLoss
 from neuralkg_distil.losses.families import MARGIN
 from neuralkg_distil.losses.hard import logistic, margin_ranking
 from neuralkg_distil.losses.soft import probability_bce, score_l1
-from neuralkg_distil.losses.terms import ElementTerms, Scores, uniform_neg_weights
+from neuralkg_distil.losses.terms import ElementTerms, Scores, adversarial_neg_weights, uniform_neg_weights
 
 
 class DistilE_Loss(DistillationLoss):  # noqa: N801 - NeuralKG's naming convention for losses
@@ -14,16 +14,19 @@ class DistilE_Loss(DistillationLoss):  # noqa: N801 - NeuralKG's naming conventi
     default_weighting = "fixed"
 
     def element_terms(self, learner: Scores, label: Scores) -> ElementTerms:
+        neg_weights = uniform_neg_weights(learner.neg)
         if self.family == MARGIN:
             hard_pos, hard_neg = margin_ranking(learner.pos, learner.neg, self.settings.rank_margin)
             soft = score_l1
         else:
             hard_pos, hard_neg = logistic(learner.pos, learner.neg)
             soft = probability_bce
+            if self.settings.distil_adversarial:  # the same hard term as NeuralKG's Adv_Loss
+                neg_weights = adversarial_neg_weights(learner.neg, self.settings.adv_temp)
         return ElementTerms(
             soft_pos=soft(learner.pos, label.pos),
             soft_neg=soft(learner.neg, label.neg),
             hard_pos=hard_pos,
             hard_neg=hard_neg,
-            neg_weights=uniform_neg_weights(learner.neg),
+            neg_weights=neg_weights,
         )

@@ -1,4 +1,4 @@
-"""DualDE: SmoothL1 on sigmoids, self-adversarial hard term, adaptive per-triple weights by default."""
+"""DualDE: SmoothL1 on sigmoids, self-adversarial hard term, per-triple weights from calibrated gates by default."""
 from __future__ import annotations
 
 from neuralkg_distil.losses.base import DistillationLoss
@@ -17,7 +17,7 @@ class DualDE_Loss(DistillationLoss):  # noqa: N801 - NeuralKG's naming conventio
     weigh the negatives' soft distances and soft weights.
     """
 
-    default_weighting = "adaptive"
+    default_weighting = "calibrated"
 
     def element_terms(self, learner: Scores, label: Scores) -> ElementTerms:
         hard_pos, hard_neg = logistic(learner.pos, learner.neg)

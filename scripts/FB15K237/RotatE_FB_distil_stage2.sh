@@ -1,49 +1,8 @@
 #!/bin/sh
-# Distillation stage 2 on FB15K237: student and teacher trained together.
-# Starts from the stage-1 checkpoint of RotatE_FB_distil.sh (or STUDENT_CKPT=...).
-# neuralkg-distil, in NeuralKG's script style. Run from anywhere: sh scripts/FB15K237/RotatE_FB_distil_stage2.sh
-# Override with environment variables: DATA_PATH, OUTPUT_DIR, PYTHON, ACCELERATOR, DEVICES, NUM_WORKERS, TEACHER_DIM, STUDENT_DIM, MAX_EPOCHS, STUDENT_CKPT.
+# FB15K237 RotatE: distillation stage 2 (teacher unfrozen, from the stage-1 checkpoint).
+# Recipe: --preset FB15K237/RotatE (neuralkg_distil/presets/recipes.yaml); teacher 64 -> student 32 dims.
+# Extra flags after the script name win; environment variables: see scripts/run_recipe.sh.
 cd "$(dirname "$0")/../.." || exit 1
-
-DATA_PATH=${DATA_PATH:-dataset/FB15K237}
-OUTPUT_DIR=${OUTPUT_DIR:-output}
-PYTHON=${PYTHON:-python}
-ACCELERATOR=${ACCELERATOR:-auto}
-DEVICES=${DEVICES:-1}
-NUM_WORKERS=${NUM_WORKERS:-4}
-DATASET=$(basename "$DATA_PATH")
-MODEL_NAME=RotatE
-TEACHER_DIM=${TEACHER_DIM:-500}
-STUDENT_DIM=${STUDENT_DIM:-64}
-MAX_EPOCHS=${MAX_EPOCHS:-200}
-CHECK_PER_EPOCH=${CHECK_PER_EPOCH:-10}
-PATIENCE=${PATIENCE:-10}
-STUDENT_CKPT_FLAG=${STUDENT_CKPT:+--student_ckpt $STUDENT_CKPT}
-$PYTHON -u main.py \
-    --litmodel_name KGDistillLitModel \
-    --loss_name DualDE_Loss \
-    --stage2 \
-    --teacher_dim "$TEACHER_DIM" \
-    $STUDENT_CKPT_FLAG \
-    --emb_dim "$STUDENT_DIM" \
-    --margin 6.0 \
-    --adv_temp 1.0 \
-    --alpha 0.5 \
-    --beta 0.5 \
-    --train_bs 1024 \
-    --num_neg 256 \
-    --lr 1e-5 \
-    --regularization 0.0 \
-    --data_path "$DATA_PATH" \
-    --dataset_name "$DATASET" \
-    --output_dir "$OUTPUT_DIR" \
-    --model_name $MODEL_NAME \
-    --train_sampler_class TorchUniSampler \
-    --accelerator "$ACCELERATOR" \
-    --devices "$DEVICES" \
-    --num_workers "$NUM_WORKERS" \
-    --eval_bs 256 \
-    --max_epochs "$MAX_EPOCHS" \
-    --check_per_epoch "$CHECK_PER_EPOCH" \
-    --early_stop_patience "$PATIENCE" \
-    "$@"
+DATASET=FB15K237 MODEL=RotatE PHASE=distil_stage2
+DEFAULT_TEACHER_DIM=64 DEFAULT_STUDENT_DIM=32
+. scripts/run_recipe.sh
