@@ -40,6 +40,7 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--distil_family", default="auto", choices=("auto", "margin", "ce"), help="DistilE's loss family (margin or ce); auto picks it from the model. (Not --loss_family: NeuralKG scripts abbreviate --loss_name as --loss.)")
     group.add_argument("--rank_margin", default=1.0, type=float, help="gamma of the margin ranking loss (margin family).")
     group.add_argument("--neg_chunk_size", default=0, type=int, help="TorchUniSampler: chunks of N triples share their negatives (0: per-triple negatives).")
+    group.add_argument("--filter_shared_negatives", default="auto", choices=("auto", "on", "off"), help="With --neg_chunk_size: mask shared negatives that form a known training triple with their row (weight 0 in every loss); auto: on when --filter_flag is (NeuralKG's default).")
     group.add_argument("--teacher_bf16", default=False, action="store_true", help="Stage 1: run the frozen teacher under bfloat16 autocast (for GPUs).")
     group.add_argument("--run_dir", default=None, type=str, help="Run folder; default: <output_dir>/<dataset>/<model>_<dim>[_distil].")
     group.add_argument("--output_dir", default="output", type=str, help="Parent of the default run folders.")

@@ -96,7 +96,7 @@ class DistillationLoss(nn.Module):
         """One model's loss against the other's soft labels."""
         terms = self.element_terms(learner, label.detach())
         w_pos, w_neg = weighting(label)
-        loss = combine(terms, w_pos, w_neg, sample_weight)
+        loss = combine(terms, w_pos, w_neg, sample_weight, learner.neg_mask)
         if self.settings.structure_weight > 0:
             if learner_pairs is None or label_pairs is None:
                 raise ConfigError("--structure_weight > 0 needs the entity vectors of both models")
@@ -112,9 +112,13 @@ class DistillationLoss(nn.Module):
         subsampling_weight: Optional[Tensor] = None,
         student_pairs: Optional[EntityPairs] = None,
         teacher_pairs: Optional[EntityPairs] = None,
+        negative_mask: Optional[Tensor] = None,
     ) -> Tensor:
+        """``negative_mask`` (B, K): negatives that are true triples (the batch's filter of shared
+        negatives); they get weight 0 on both sides. Scores that already carry a mask keep it."""
         if stage not in (1, 2):
             raise ConfigError(f"stage must be 1 or 2, got {stage}")
+        student, teacher = student.with_mask(negative_mask), teacher.with_mask(negative_mask)
         loss = self.side_loss(student, teacher, self.student_weighting, subsampling_weight, student_pairs, teacher_pairs)
         self.last_parts = {"student": float(loss.detach())}
         if stage == 2:

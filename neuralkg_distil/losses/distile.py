@@ -25,5 +25,5 @@ class DistilE_Loss(DistillationLoss):  # noqa: N801 - NeuralKG's naming conventi
             soft_neg=soft(learner.neg, label.neg),
             hard_pos=hard_pos,
             hard_neg=hard_neg,
-            neg_weights=uniform_neg_weights(learner.neg),
+            neg_weights=uniform_neg_weights(learner.neg, learner.neg_mask),
         )
