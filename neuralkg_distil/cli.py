@@ -169,11 +169,12 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         dirpath=str(stage_dir), filename="best", monitor="Eval|mrr", mode="max", save_top_k=1, save_last=True,
         save_weights_only=False, save_on_train_epoch_end=True, every_n_epochs=args.check_per_epoch,
     )
+    early_stop = pl.callbacks.EarlyStopping(
+        monitor="Eval|mrr", mode="max", patience=args.early_stop_patience, check_on_train_epoch_end=False
+    )
     callbacks: List[pl.Callback] = [
         checkpoint_cb,
-        pl.callbacks.EarlyStopping(
-            monitor="Eval|mrr", mode="max", patience=args.early_stop_patience, check_on_train_epoch_end=False
-        ),
+        early_stop,
         NonFiniteGuard(),
         ResumeStateCallback(sampler, lr=args.lr, flags={
             k: v for k, v in vars(args).items() if isinstance(v, (bool, int, float, str)) or v is None
@@ -229,6 +230,9 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         "run_dir": str(run_dir),
         "checkpoint": str(best) if best else None,
         "epochs": trainer.current_epoch,
+        # The protocol's convergence flag: stopped by early stopping (valid MRR), not by the epoch cap.
+        "max_epochs": trainer.max_epochs,
+        "stopped_early": None if args.test_only else bool(getattr(early_stop, "stopped_epoch", 0)),
         "seed": args.seed,
         "models": {},
     }
