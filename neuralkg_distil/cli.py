@@ -48,6 +48,7 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--lr_decay_factor", default=0.96, type=float, help="Factor of --lr_decay plateau (the DistilE paper: 0.96).")
     group.add_argument("--lr_decay_patience", default=5, type=int, help="Validations without a better MRR before --lr_decay plateau lowers the rate.")
     group.add_argument("--neg_chunk_size", default=0, type=int, help="TorchUniSampler: chunks of N triples share their negatives (0: per-triple negatives).")
+    group.add_argument("--filter_shared_negatives", default="auto", choices=("auto", "on", "off"), help="With --neg_chunk_size: mask shared negatives that form a known training triple with their row (weight 0 in every loss); auto: on when --filter_flag is (NeuralKG's default).")
     group.add_argument("--teacher_bf16", default=False, action="store_true", help="Stage 1: run the frozen teacher under bfloat16 autocast (for GPUs).")
     group.add_argument("--run_dir", default=None, type=str, help="Run folder; default: <output_dir>/<dataset>/<model>_<dim>[_distil].")
     group.add_argument("--output_dir", default="output", type=str, help="Parent of the default run folders.")
@@ -223,11 +224,12 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         dirpath=str(stage_dir), filename="best", monitor="Eval|mrr", mode="max", save_top_k=1, save_last=True,
         save_weights_only=False, save_on_train_epoch_end=True, every_n_epochs=args.check_per_epoch,
     )
+    early_stop = pl.callbacks.EarlyStopping(
+        monitor="Eval|mrr", mode="max", patience=args.early_stop_patience, check_on_train_epoch_end=False
+    )
     callbacks: List[pl.Callback] = [
         checkpoint_cb,
-        pl.callbacks.EarlyStopping(
-            monitor="Eval|mrr", mode="max", patience=args.early_stop_patience, check_on_train_epoch_end=False
-        ),
+        early_stop,
         NonFiniteGuard(),
         pl.callbacks.LearningRateMonitor(logging_interval="epoch"),  # the plateau decay, visible in metrics.csv
         ResumeStateCallback(sampler, lr=args.lr, flags={
@@ -284,6 +286,9 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         "run_dir": str(run_dir),
         "checkpoint": str(best) if best else None,
         "epochs": trainer.current_epoch,
+        # The protocol's convergence flag: stopped by early stopping (valid MRR), not by the epoch cap.
+        "max_epochs": trainer.max_epochs,
+        "stopped_early": None if args.test_only else bool(getattr(early_stop, "stopped_epoch", 0)),
         "seed": args.seed,
         "models": {},
     }

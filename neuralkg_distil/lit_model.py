@@ -110,7 +110,8 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
             teacher = Scores(teacher.pos.to(student.pos.dtype), teacher.neg.to(student.neg.dtype)).clone()
             teacher_pairs = teacher_pairs.clone() if teacher_pairs is not None else None
         weight = batch.get("subsampling_weight") if self.use_weight else None
-        loss = self.loss(student, teacher, self.stage, weight, student_pairs, teacher_pairs)
+        loss = self.loss(student, teacher, self.stage, weight, student_pairs, teacher_pairs,
+                         negative_mask=batch.get("negative_mask"))
         if self.regularization > 0:
             loss = loss + self.regularization * n3_penalty(self.model)
             if self.policy.trains_teacher:

@@ -18,6 +18,25 @@ from neuralkg_distil.ranking_hooks import RankCollector
 from neuralkg_distil.training_scores import FastTrainScorer
 
 
+def exclude_masked(neg: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """Negative scores (B, K) with the masked ones (known true triples) replaced by -inf.
+
+    NeuralKG scores "higher = more plausible", and every one of its negative-sampling losses
+    (Adv_Loss, Margin_Loss, Softplus_Loss, SimplE_Loss) treats a score of -inf as a perfectly
+    separated negative: its term is exactly 0 and no gradient reaches the model through it; in
+    Adv_Loss's self-adversarial softmax it gets weight 0 and the others are renormalised, exactly
+    as if it had not been drawn. (Losses that average over K instead keep the 1 / K of the others.)
+    This keeps NeuralKG's loss code, regularisation included, as it is. A row whose candidates
+    are all masked keeps them (a softmax over nothing is NaN); with 256 candidates that does not
+    happen outside tiny test graphs.
+    """
+    if mask is None:
+        return neg
+    mask = mask.to(device=neg.device, dtype=torch.bool).reshape(neg.shape)
+    mask = mask & ~mask.all(dim=1, keepdim=True)
+    return neg.masked_fill(mask, float("-inf"))
+
+
 class PretrainLitModel(RankCollector, KGELitModel):
     """Train one KGE model on hard labels (a teacher, or a no-DS baseline student)."""
 
@@ -31,7 +50,7 @@ class PretrainLitModel(RankCollector, KGELitModel):
 
     def training_step(self, batch: Dict[str, Any], batch_idx: int) -> torch.Tensor:
         scores = self.train_scorer(self.model, batch)
-        pos, neg = scores.pos.unsqueeze(1), scores.neg
+        pos, neg = scores.pos.unsqueeze(1), exclude_masked(scores.neg, batch.get("negative_mask"))
         if self.args.use_weight:
             loss = self.loss(pos, neg, batch["subsampling_weight"])
         else:

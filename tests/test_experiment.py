@@ -2,7 +2,9 @@
 resuming interrupted ones, the reports, and one real run on a generated graph."""
 from __future__ import annotations
 
+import csv
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +17,7 @@ import yaml
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.experiment.config import Cell, expand_grid, load_experiment, select_cells
 from neuralkg_distil.experiment.jobs import command_for, job_dir, stage_dir
-from neuralkg_distil.experiment.report import rows_of
+from neuralkg_distil.experiment.report import kept_row, method_curves, read_kept_rows, rows_of
 from neuralkg_distil.experiment.runner import Runner
 
 METRICS = {"mrr": 0.5, "hits@1": 0.4, "hits@3": 0.5, "hits@10": 0.7, "mr": 3.0}
@@ -75,8 +77,8 @@ class FakeHandle:
 class FakeLauncher:
     """Records launches; 'trains' by writing results.json into the job's stage folder."""
 
-    def __init__(self, fail=(), hang=()):
-        self.fail, self.hang = fail, hang
+    def __init__(self, fail=(), hang=(), epochs=2):
+        self.fail, self.hang, self.epochs = fail, hang, epochs
         self.launched: List[List[str]] = []
         self.handles: List[FakeHandle] = []
 
@@ -96,8 +98,13 @@ class FakeLauncher:
             (folder / "best.ckpt").write_bytes(b"weights")
             dim = int(argv[argv.index("--emb_dim") + 1])
             model = {"emb_dim": dim, "params": 10 * dim, "test": METRICS, "valid": METRICS}
-            results = {"epochs": 2, "wall_time_s": 1.5, "models": {"model": model, "teacher": model}}
+            results = {"epochs": self.epochs, "wall_time_s": 1.5, "models": {"model": model, "teacher": model}}
             (folder / "results.json").write_text(json.dumps(results))
+            # Lightning's CSV log: a training-loss row and a validation row per epoch
+            logs = run_dir / "logs" / folder.name
+            logs.mkdir(parents=True, exist_ok=True)
+            lines = "".join(f"{e},{e},0.5,\n{e},{e},,{0.1 * (e + 1):.1f}\n" for e in range(self.epochs))
+            (logs / "metrics.csv").write_text("epoch,step,Train|loss,Eval|mrr\n" + lines)
             handle = FakeHandle(0)
         self.handles.append(handle)
         return handle
@@ -235,6 +242,13 @@ def test_real_run_on_a_generated_graph_then_skip(tmp_path, small_graph):
         assert row["hardware"] and row["seed"] == 5
     assert rows[2]["teacher_after_mrr"] is not None  # DS (stage 2) also reports the co-trained teacher
     assert (out / "plots" / "tiny_ComplEx_T16.png").stat().st_size > 1000
+    assert (out / "plots" / "tiny_ComplEx_T16_S8_curves.png").stat().st_size > 1000
+    for row in rows:  # real runs: the cap is 2 epochs (1 for stage 2), so nothing stops early
+        assert row["converged"] is False and row["max_epochs"] in (1, 2) and row["lr"] in (0.01, 0.001)
+    exp = load_experiment(config)
+    stage1 = exp.jobs_for(Cell("tiny", "ComplEx", 16, 8, "-S2"))["result"]
+    curve = json.loads((stage_dir(exp, stage1) / "curve.json").read_text())
+    assert curve["epochs"] == [0, 1] and all(0.0 < m <= 1.0 for m in curve["mrr"])
     assert "| 16 | teacher |" in (out / "results.md").read_text()
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0
@@ -253,3 +267,133 @@ def test_epochs_reached_counts_resumed_logs(tmp_path, small_graph):
         rows = "".join(f"{e},0.1\n" for e in epochs)
         (logs / version / "metrics.csv").write_text("epoch,Train|loss\n" + rows)
     assert epochs_reached(exp, job) == 5
+
+
+def test_curves_are_kept_and_drawn_per_cell(tmp_path, small_graph, parser):
+    exp = load_experiment(write_config(tmp_path, small_graph))
+    runner(exp, parser, FakeLauncher(epochs=3)).run()
+    ds = exp.jobs_for(Cell("tiny", "ComplEx", 16, 8, "DS"))
+    for job in ds.values():  # every finished job keeps its (epoch, valid MRR) curve
+        curve = json.loads((stage_dir(exp, job) / "curve.json").read_text())
+        assert curve["epochs"] == [0, 1, 2] and curve["mrr"] == [0.1, 0.2, 0.3]
+    curves = method_curves(exp, "tiny", "ComplEx", 16, 8)
+    assert set(curves) == {"no-DS", "DS", "-S1", "-S2"}
+    assert curves["-S2"] == [(1, 0.1), (2, 0.2), (3, 0.3)]
+    # DS: stage 1, then stage 2 shifted by stage 1's 3 epochs
+    assert curves["DS"] == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.1), (5, 0.2), (6, 0.3)]
+    for sdim in (8, 4):
+        assert (exp.output_dir / "plots" / f"tiny_ComplEx_T16_S{sdim}_curves.png").stat().st_size > 1000
+
+
+def test_curve_reads_resumed_logs_and_keeps_the_latest_value(tmp_path, small_graph):
+    from neuralkg_distil.experiment.jobs import valid_curve
+
+    exp = load_experiment(write_config(tmp_path, small_graph))
+    job = exp.jobs_for(Cell("tiny", "ComplEx", 16, 8, "no-DS"))["result"]
+    logs = job_dir(exp, job) / "logs"
+    parts = {"pretrain": "0,,0.1\n1,,0.2\n1,0.3,\n", "pretrain-resume1": "1,,0.25\n2,,0.3\n",
+             "pretrain-resume2": "3,,0.4\n"}
+    for version, rows in parts.items():
+        (logs / version).mkdir(parents=True)
+        (logs / version / "metrics.csv").write_text("epoch,Train|loss,Eval|mrr\n" + rows)
+    assert valid_curve(exp, job) == [(0, 0.1), (1, 0.25), (2, 0.3), (3, 0.4)]
+
+
+def read_csv(path: Path):
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_csv_has_the_protocol_columns(tmp_path, small_graph, parser):
+    phases = {"pretrain": {"loss_name": "Adv_Loss", "max_epochs": 2},
+              "stage1": {"loss_name": "DistilE_Loss", "max_epochs": 5, "alpha": 0.3},
+              "stage2": {"loss_name": "DualDE_Loss", "soft_weighting": "fixed", "max_epochs": 2, "beta": 0.7}}
+    exp = load_experiment(write_config(tmp_path, small_graph, phases=phases))
+    runner(exp, parser, FakeLauncher(epochs=2)).run()
+    rows = {(int(r["student_dim"]), r["method"]): r for r in read_csv(exp.output_dir / "results.csv")}
+    header = (exp.output_dir / "results.csv").read_text().splitlines()[0].split(",")
+    assert header[:21] == ["dataset", "model", "teacher_dim", "student_dim", "method", "status", "mrr", "hits@10",
+                           "hits@3", "hits@1", "mr", "valid_mrr", "params", "epochs", "wall_time_s",
+                           "total_wall_time_s", "teacher_after_mrr", "hardware", "seed", "git_commit", "job_id"]
+    assert {"lr", "alpha", "beta", "converged", "max_epochs", "job_ids"} <= set(header)
+    teacher = rows[(16, "teacher")]
+    assert (teacher["lr"], teacher["alpha"], teacher["beta"], teacher["max_epochs"]) == ("0.01", "", "", "2")
+    assert teacher["converged"] == "False"  # 2 epochs of 2: it ran into the cap
+    s2 = rows[(8, "-S2")]  # stage 1: DistilE (fixed weighting) uses alpha; beta is stage 2's
+    assert (s2["lr"], s2["alpha"], s2["beta"], s2["max_epochs"], s2["converged"]) == ("0.01", "0.3", "", "5", "True")
+    ds = rows[(8, "DS")]
+    assert (ds["lr"], ds["alpha"], ds["beta"], ds["max_epochs"], ds["converged"]) == ("0.001", "0.5", "0.7", "2", "False")
+    assert ds["job_ids"].count("=") == 3 and ds["job_id"] in ds["job_ids"]
+
+
+def test_adaptive_weighting_leaves_alpha_blank_and_results_flag_wins(tmp_path, small_graph, parser):
+    exp = load_experiment(write_config(tmp_path, small_graph))  # DualDE_Loss: learned weights
+    runner(exp, parser, FakeLauncher()).run()
+    job = exp.jobs_for(Cell("tiny", "ComplEx", 16, 8, "DS"))["result"]
+    results = json.loads((stage_dir(exp, job) / "results.json").read_text())
+    (stage_dir(exp, job) / "results.json").write_text(json.dumps({**results, "stopped_early": True}))
+    row = next(r for r in rows_of(exp) if (r["student_dim"], r["method"]) == (8, "DS"))
+    assert row.get("alpha") is None and row.get("beta") is None and row["converged"] is True
+
+
+def test_kept_rows_are_not_retrained_on_a_fresh_machine(tmp_path, small_graph, parser):
+    config = write_config(tmp_path, small_graph)
+    exp = load_experiment(config)
+    runner(exp, parser, FakeLauncher()).run()
+    committed = tmp_path / "committed.csv"
+    shutil.copy(exp.output_dir / "results.csv", committed)
+    before = {(r["student_dim"], r["method"]): r for r in rows_of(exp)}
+    shutil.rmtree(exp.output_dir)  # a fresh machine: no job folders
+
+    fresh = load_experiment(config)
+    fresh.kept_rows = read_kept_rows(committed)
+    launcher = FakeLauncher()
+    counts = runner(fresh, parser, launcher).run()
+    assert launcher.launched == [] and counts["done"] == 0
+    rows = {(r["student_dim"], r["method"]): r for r in rows_of(fresh)}
+    assert all(r["status"] == "done" for r in rows.values())
+    assert rows[(8, "DS")]["mrr"] == before[(8, "DS")]["mrr"] == 0.5 and rows[(8, "DS")]["params"] == 80
+    assert len(read_csv(fresh.output_dir / "results.csv")) == len(fresh.cells)  # the report keeps them
+    assert "| 8 | DS | 0.500 |" in (fresh.output_dir / "results.md").read_text()
+
+    # One cell's row is missing: only its jobs run, its teacher among them (its folder is gone too).
+    lines = committed.read_text().splitlines()
+    dropped = [l for l in lines if ",8,DS," not in l]
+    assert len(dropped) == len(lines) - 1
+    committed.write_text("\n".join(dropped) + "\n")
+    shutil.rmtree(fresh.output_dir)
+    again = load_experiment(config)
+    again.kept_rows = read_kept_rows(committed)
+    launcher = FakeLauncher()
+    runner(again, parser, launcher).run()
+    ran = sorted(Path(a[a.index("--run_dir") + 1]).name.rsplit("-", 1)[0] for a in launcher.launched)
+    assert ran == ["pretrain-tiny-ComplEx-16", "stage1-tiny-ComplEx-8", "stage2-tiny-ComplEx-8"]
+    assert all(r["status"] == "done" for r in rows_of(again))
+
+    # A changed stage-2 setting changes the stage-2 job ids: those rows are not trusted any more.
+    models = {"ComplEx": {"flags": {"lr": 0.01, "margin": 6.0}, "stage2": {"lr": 0.002}}}
+    changed = load_experiment(write_config(tmp_path, small_graph, models=models))
+    changed.kept_rows = read_kept_rows(committed)
+    active = [c.method for c in changed.cells if kept_row(changed, c) is None]
+    assert sorted(active) == ["DS", "DS"]  # DS 8 was dropped anyway; -S1 has stage 1's settings
+
+
+def test_keep_rows_refuses_a_file_that_is_not_a_results_csv(tmp_path):
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigError, match="not a results.csv"):
+        read_kept_rows(tmp_path / "x.csv")
+    with pytest.raises(ConfigError, match="cannot read it"):
+        read_kept_rows(tmp_path / "missing.csv")
+
+
+def test_wall_clock_budgets_for_students_are_warned_about(tmp_path, small_graph, capsys):
+    phases = {"pretrain": {"loss_name": "Adv_Loss", "max_epochs": 2},
+              "stage1": {"loss_name": "DualDE_Loss", "max_epochs": 2, "max_time": "00:00:01:00"},
+              "stage2": {"loss_name": "DualDE_Loss", "max_epochs": 1}}
+    load_experiment(write_config(tmp_path, small_graph, phases=phases))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "max_time is set for 4 student job(s) (stage1, stage2)" in err
+    # a teacher's wall-clock budget is no comparison between methods: no warning
+    models = {"ComplEx": {"flags": {"lr": 0.01}, "teacher": {"max_time": "00:00:01:00"}}}
+    load_experiment(write_config(tmp_path, small_graph, models=models))
+    assert capsys.readouterr().err == ""

@@ -85,6 +85,9 @@ class Experiment:
     jobs_in_parallel: int = 1
     source: Optional[Path] = None
     preset: Optional[str] = None  # "auto" or a variant name: each cell's <dataset>/<model>[/<variant>] recipe
+    # Rows of an earlier results.csv (``--keep_rows``), by cell key: a cell whose row is ``done``
+    # with the cell's current job id counts as finished even when its job folder is gone.
+    kept_rows: Dict[Tuple[str, str, int, int, str], Dict[str, Any]] = field(default_factory=dict)
 
     def preset_flags(self, kind: str, dataset: str, model: str) -> Dict[str, Any]:
         """The recipe's values for one job (the runner sets the reserved flags itself)."""
@@ -131,8 +134,23 @@ class Experiment:
                       self.seed, teacher_dim=cell.teacher_dim, student_init="random", deps={"teacher": teacher})
         return {"result": scratch, "teacher": teacher}
 
-    def all_jobs(self) -> List[Job]:
-        """Every job of the grid, each once, dependencies before the jobs that need them."""
+    def teacher_jobs(self) -> Dict[str, Job]:
+        """The grid's teacher pretrainings, by job id."""
+        teachers: Dict[str, Job] = {}
+        for cell in self.cells:
+            jobs = self.jobs_for(cell)
+            job = jobs["result"] if cell.method == "teacher" else jobs.get("teacher")
+            if job is not None:
+                teachers[job.job_id] = job
+        return teachers
+
+    def student_time_budgets(self) -> List[Job]:
+        """Student jobs (no-DS, stage 1, stage 2) whose flags set a wall-clock ``max_time``."""
+        teachers = self.teacher_jobs()
+        return [j for j in self.all_jobs() if j.job_id not in teachers and j.flags.get("max_time") is not None]
+
+    def all_jobs(self, cells: Optional[List[Cell]] = None) -> List[Job]:
+        """Every job of the grid (or of ``cells``), each once, dependencies before the jobs that need them."""
         ordered: Dict[str, Job] = {}
 
         def visit(job: Job) -> None:
@@ -140,7 +158,7 @@ class Experiment:
                 visit(dep)
             ordered.setdefault(job.job_id, job)
 
-        for cell in self.cells:
+        for cell in self.cells if cells is None else cells:
             for job in self.jobs_for(cell).values():
                 visit(job)
         return list(ordered.values())
@@ -257,9 +275,17 @@ def load_experiment(path: str | Path, output_dir: Optional[str] = None, data_roo
     jobs = raw.get("jobs", 1)
     if not isinstance(seed, int) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"{path}: 'seed' must be an integer and 'jobs' a positive integer")
-    return Experiment(
+    exp = Experiment(
         name=str(raw.get("name", path.stem)), output_dir=out, seed=seed, datasets=datasets, cells=cells,
         common=common, phases={k: dict(v or {}) for k, v in phases.items()},
         models={k: {kk: dict(vv or {}) for kk, vv in v.items()} for k, v in models.items()},
         jobs_in_parallel=jobs, source=path, preset=preset,
     )
+    timed = exp.student_time_budgets()
+    if timed:
+        from neuralkg_distil.errors import warn
+
+        kinds = ", ".join(sorted({"no-DS" if j.kind == "pretrain" else j.kind for j in timed}))
+        warn(f"{path}: max_time is set for {len(timed)} student job(s) ({kinds}); the protocol is early stopping "
+             "on valid MRR with a max_epochs cap, and wall-clock budgets are not comparable: remove max_time")
+    return exp

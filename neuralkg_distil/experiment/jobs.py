@@ -5,13 +5,14 @@ import argparse
 import csv
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.experiment.config import Experiment, Job
 from neuralkg_distil.run_folder import RESULTS_FILE
 
 META_FILE = "job.json"
+CURVE_FILE = "curve.json"  # (epoch, valid MRR) of a finished job, beside its results.json
 
 
 def job_dir(exp: Experiment, job: Job) -> Path:
@@ -46,18 +47,64 @@ def is_done(exp: Experiment, job: Job) -> bool:
     return results_of(exp, job) is not None
 
 
-def epochs_reached(exp: Experiment, job: Job) -> Optional[int]:
-    """Last epoch an unfinished job logged (from its CSV logs, resumed parts included), for the report."""
+def _log_rows(exp: Experiment, job: Job) -> List[Dict[str, str]]:
+    """The rows of a job's CSV logs, the interrupted part first, then each resumed part in order."""
     logs = job_dir(exp, job) / "logs"
     name = job.stage_dir_name
-    epochs: List[int] = []
-    for log in [logs / name / "metrics.csv", *sorted(logs.glob(f"{name}-resume*/metrics.csv"))]:
+
+    def part(path: Path) -> int:  # <stage>-resume2 after <stage>-resume1, and -resume10 after both
+        suffix = path.parent.name[len(name) + len("-resume"):]
+        return int(suffix) if suffix.isdigit() else 0
+
+    rows: List[Dict[str, str]] = []
+    for log in [logs / name / "metrics.csv", *sorted(logs.glob(f"{name}-resume*/metrics.csv"), key=part)]:
         try:
             with log.open(newline="") as handle:
-                epochs += [int(row["epoch"]) for row in csv.DictReader(handle) if row.get("epoch")]
-        except (OSError, ValueError, KeyError):
+                rows += list(csv.DictReader(handle))
+        except (OSError, ValueError, csv.Error):
+            continue
+    return rows
+
+
+def epochs_reached(exp: Experiment, job: Job) -> Optional[int]:
+    """Last epoch an unfinished job logged (from its CSV logs, resumed parts included), for the report."""
+    epochs: List[int] = []
+    for row in _log_rows(exp, job):
+        try:
+            epochs.append(int(row["epoch"]))
+        except (KeyError, TypeError, ValueError):
             continue
     return max(epochs) + 1 if epochs else None
+
+
+def valid_curve(exp: Experiment, job: Job) -> List[Tuple[int, float]]:
+    """(epoch, valid MRR) of every validation a job logged (column ``Eval|mrr``, resumed parts
+    included; a re-validated epoch keeps its latest value), epochs counted from 0."""
+    curve: Dict[int, float] = {}
+    for row in _log_rows(exp, job):
+        try:
+            curve[int(row["epoch"])] = float(row["Eval|mrr"])
+        except (KeyError, TypeError, ValueError):  # training-loss rows leave Eval|mrr blank
+            continue
+    return sorted(curve.items())
+
+
+def write_curve(exp: Experiment, job: Job) -> List[Tuple[int, float]]:
+    """Store a finished job's validation curve as ``curve.json`` beside its results.json."""
+    from neuralkg_distil.checkpoints import atomic_write_json
+
+    curve = valid_curve(exp, job)
+    atomic_write_json({"job_id": job.job_id, "metric": "valid mrr", "epochs": [e for e, _ in curve],
+                       "mrr": [m for _, m in curve]}, stage_dir(exp, job) / CURVE_FILE)
+    return curve
+
+
+def curve_of(exp: Experiment, job: Job) -> List[Tuple[int, float]]:
+    """A job's validation curve: its curve.json, else read from its logs (jobs run before curves were kept)."""
+    stored = read_json(stage_dir(exp, job) / CURVE_FILE)
+    if stored and len(stored.get("epochs", [])) == len(stored.get("mrr", [])):
+        return [(int(e), float(m)) for e, m in zip(stored["epochs"], stored["mrr"])]
+    return valid_curve(exp, job)
 
 
 def render_flags(flags: Mapping[str, Any], parser: argparse.ArgumentParser, where: str) -> List[str]:

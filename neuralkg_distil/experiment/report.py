@@ -2,34 +2,142 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from neuralkg_distil.checkpoints import atomic_write_json, atomic_write_text
-from neuralkg_distil.experiment.config import METHODS, Cell, Experiment
-from neuralkg_distil.experiment.jobs import epochs_reached, is_done, job_dir, meta_of, results_of
+from neuralkg_distil.errors import ConfigError
+from neuralkg_distil.experiment.config import GRID_KEYS, METHODS, Cell, Experiment, Job
+from neuralkg_distil.experiment.jobs import curve_of, epochs_reached, is_done, job_dir, meta_of, results_of
 
 METRICS = ("mrr", "hits@10", "hits@3", "hits@1", "mr")
 COLUMNS = (
     "dataset", "model", "teacher_dim", "student_dim", "method", "status", "mrr", "hits@10", "hits@3", "hits@1", "mr",
     "valid_mrr", "params", "epochs", "wall_time_s", "total_wall_time_s", "teacher_after_mrr", "hardware", "seed",
     "git_commit", "job_id",
+    # The protocol: the settings the cell's result job used (alpha / beta blank where the job does
+    # not use them), whether it stopped early (true) or ran into its max_epochs cap (false), and
+    # every job id of the cell (role=id;...), which --keep_rows checks before it trusts a row.
+    "lr", "alpha", "beta", "converged", "max_epochs", "job_ids",
 )
+# Lightning's epoch cap when --max_epochs is not given (and --max_steps is not either).
+DEFAULT_MAX_EPOCHS = 1000
 # What the paper tables call each method.
 LABELS = {"teacher": "teacher", "no-DS": "no-DS", "DS": "DS", "-S1": "DS -S1", "-S2": "DS -S2"}
 
 
+@functools.lru_cache(maxsize=1)
+def _defaults() -> Dict[str, Any]:
+    """The training command's defaults (NeuralKG's and ours), for flags a job does not set."""
+    from neuralkg_distil.cli import build_parser
+
+    return {a.dest: a.default for a in build_parser()._actions}  # noqa: SLF001
+
+
+def flag_of(job: Job, name: str) -> Any:
+    """The value of ``--name`` a job ran with."""
+    value = job.flags.get(name, _defaults().get(name))
+    if name == "max_epochs" and value is None:
+        return DEFAULT_MAX_EPOCHS
+    return value
+
+
+def protocol_columns(job: Job, results: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """lr, alpha, beta, max_epochs and converged of a result job.
+
+    alpha (the student's soft weight) applies to distillation jobs, beta (the teacher's) to stage 2
+    only, and neither when the weighting is learned (``adaptive``: DualDE_Loss's default).
+    """
+    values: Dict[str, Any] = {"lr": flag_of(job, "lr"), "max_epochs": flag_of(job, "max_epochs")}
+    weighting = flag_of(job, "soft_weighting") or ("adaptive" if flag_of(job, "loss_name") == "DualDE_Loss" else "fixed")
+    if job.kind != "pretrain" and weighting != "adaptive":
+        values["alpha"] = flag_of(job, "alpha")
+        if job.kind == "stage2":
+            values["beta"] = flag_of(job, "beta")
+    if results is not None:
+        if results.get("stopped_early") is not None:
+            values["converged"] = bool(results["stopped_early"])
+        elif results.get("epochs") is not None:
+            values["converged"] = int(results["epochs"]) < int(values["max_epochs"])
+    return values
+
+
+def job_ids_of(jobs: Dict[str, Job]) -> str:
+    return ";".join(f"{role}={job.job_id}" for role, job in sorted(jobs.items()))
+
+
+def _value(text: str) -> Any:
+    """A CSV cell back as None / bool / int / float / str."""
+    if text is None or text == "":
+        return None
+    if text in ("True", "False", "true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_kept_rows(path: str | Path) -> Dict[Tuple[Any, ...], Dict[str, Any]]:
+    """The ``done`` rows of an earlier results.csv, by cell key (``--keep_rows``)."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            raw = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise ConfigError(f"--keep_rows {path}: cannot read it ({exc.strerror or exc})") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--keep_rows {path}: not a results.csv ({exc})") from None
+    if raw and not {"job_id", "status", *GRID_KEYS} <= set(raw[0]):
+        raise ConfigError(f"--keep_rows {path}: not a results.csv (needs the columns {', '.join(GRID_KEYS)}, status, job_id)")
+    kept: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
+    for line in raw:
+        if line.get("status") != "done":
+            continue
+        row = {k: _value(v) for k, v in line.items() if k in COLUMNS}
+        row.update({k: line[k] for k in ("dataset", "model", "method", "status", "job_id", "job_ids") if k in line})
+        row["teacher_dim"], row["student_dim"] = int(line["teacher_dim"]), int(line["student_dim"])
+        kept[tuple(row[k] for k in GRID_KEYS)] = row
+    return kept
+
+
+def kept_row(exp: Experiment, cell: Cell) -> Optional[Dict[str, Any]]:
+    """The cell's kept row, if it was made by exactly the jobs the cell needs now."""
+    row = exp.kept_rows.get(cell.key)
+    if row is None or row.get("status") != "done":
+        return None
+    jobs = exp.jobs_for(cell)
+    if row.get("job_id") != jobs["result"].job_id:
+        return None
+    if row.get("job_ids") and row["job_ids"] != job_ids_of(jobs):
+        return None
+    return row
+
+
+def cell_is_finished(exp: Experiment, cell: Cell) -> bool:
+    """Its result job finished here, or its row is kept from an earlier run."""
+    return is_done(exp, exp.jobs_for(cell)["result"]) or kept_row(exp, cell) is not None
+
+
 def cell_row(exp: Experiment, cell: Cell) -> Dict[str, Any]:
-    """One result row; unfinished cells say how far their job got."""
+    """One result row; unfinished cells say how far their job got; kept rows are used as they are."""
     jobs = exp.jobs_for(cell)
     job = jobs["result"]
     row: Dict[str, Any] = {k: getattr(cell, k) for k in ("dataset", "model", "teacher_dim", "student_dim", "method")}
     row["job_id"] = job.job_id
+    row["job_ids"] = job_ids_of(jobs)
     row["seed"] = job.seed
     meta = meta_of(exp, job)
     results = results_of(exp, job)
+    kept = kept_row(exp, cell) if results is None else None
+    if kept is not None:  # the same job ids, so the same flags: columns the old file lacks are filled in
+        return {**row, **protocol_columns(job, None), **{k: v for k, v in kept.items() if v is not None}}
+    row.update(protocol_columns(job, results))
     if results is None:
         status = meta.get("status", "not started")
         reached = epochs_reached(exp, job)
@@ -153,6 +261,71 @@ def plot(rows: Sequence[Dict[str, Any]], folder: Path) -> List[Path]:
     return written
 
 
+Curve = List[Tuple[int, float]]
+
+
+def method_curves(exp: Experiment, dataset: str, model: str, tdim: int, sdim: int) -> Dict[str, Curve]:
+    """Valid MRR by epoch (1-based: epochs completed) of each finished student method of one cell
+    group: no-DS, -S2 (stage 1), DS (stage 1, then stage 2 shifted by stage 1's epochs) and -S1."""
+    curves: Dict[str, Curve] = {}
+    for cell in exp.cells:
+        if (cell.dataset, cell.model, cell.teacher_dim, cell.student_dim) != (dataset, model, tdim, sdim):
+            continue
+        jobs = exp.jobs_for(cell)
+        if cell.method == "teacher" or not is_done(exp, jobs["result"]):
+            continue
+        if cell.method == "DS":
+            first = [(e + 1, m) for e, m in curve_of(exp, jobs["stage1"])]
+            stage1 = results_of(exp, jobs["stage1"]) or {}
+            offset = stage1.get("epochs") or (first[-1][0] if first else 0)
+            curve = first + [(offset + e + 1, m) for e, m in curve_of(exp, jobs["result"])]
+        else:
+            curve = [(e + 1, m) for e, m in curve_of(exp, jobs["result"])]
+        if curve:
+            curves[cell.method] = curve
+    return curves
+
+
+def curve_plots(exp: Experiment, folder: Path) -> List[Path]:
+    """``<dataset>_<model>_T<tdim>_S<sdim>_curves.png``: valid MRR against epoch, no-DS vs DS vs -S2
+    (and -S1), per (dataset, model, teacher dim, student dim); the DS line marks where stage 2 starts."""
+    try:
+        import matplotlib
+    except ImportError:
+        return []
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: List[Path] = []
+    groups = dict.fromkeys((c.dataset, c.model, c.teacher_dim, c.student_dim) for c in exp.cells if c.method != "teacher")
+    styles = {"no-DS": ("-", "tab:gray"), "DS": ("-", "tab:red"), "-S2": ("--", "tab:green"), "-S1": ("--", "tab:blue")}
+    for dataset, model, tdim, sdim in groups:
+        curves = method_curves(exp, dataset, model, tdim, sdim)
+        if not curves:
+            continue
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        for method, (style, color) in styles.items():
+            if method in curves:
+                epochs, mrr = zip(*curves[method])
+                ax.plot(epochs, mrr, style, color=color, marker=".", markersize=3, label=LABELS[method])
+        if "DS" in curves:
+            stage1 = results_of(exp, exp.jobs_for(Cell(dataset, model, tdim, sdim, "DS"))["stage1"]) or {}
+            if stage1.get("epochs"):
+                ax.axvline(stage1["epochs"] + 0.5, color="tab:red", linestyle=":", linewidth=0.8, label="DS: stage 2 starts")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("valid MRR")
+        ax.set_title(f"{model} on {dataset}, teacher {tdim} -> student {sdim}", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = folder / f"{dataset}_{model}_T{tdim}_S{sdim}_curves.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
 def write_reports(exp: Experiment, plots: bool = True) -> Dict[str, Path]:
     """Write every output of the experiment from the jobs' results; returns the paths."""
     rows = rows_of(exp)
@@ -162,7 +335,7 @@ def write_reports(exp: Experiment, plots: bool = True) -> Dict[str, Path]:
     atomic_write_json({"experiment": exp.name, "rows": rows}, paths["json"])
     atomic_write_text(markdown(rows, f"{exp.name}: results"), paths["markdown"])
     if plots:
-        for i, path in enumerate(plot(rows, out / "plots")):
+        for i, path in enumerate(plot(rows, out / "plots") + curve_plots(exp, out / "plots")):
             paths[f"plot{i}"] = path
     return paths
 

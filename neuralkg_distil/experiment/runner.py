@@ -3,7 +3,11 @@
 Each job is a ``neuralkg-distil`` training in its own process (so a crash or an out-of-memory
 error ends that job only, and several can share one GPU with ``--jobs N``); its output goes to
 ``<output_dir>/jobs/<job id>/log.txt``. A job counts as finished when its ``results.json`` exists,
-so re-running the same file skips it; a killed job continues from its ``last.ckpt``.
+so re-running the same file skips it; a killed job continues from its ``last.ckpt``. A finished
+job's validation curve is kept in ``curve.json`` beside its results. With ``--keep_rows FILE.csv``
+(an earlier results.csv, e.g. the committed one) a cell whose row there is ``done`` with the same
+job ids is not trained again, even where its job folders are gone; only the jobs of the other
+cells run (a teacher they need is retrained if its folder is gone).
 """
 from __future__ import annotations
 
@@ -20,8 +24,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from neuralkg_distil.checkpoints import atomic_write_json
 from neuralkg_distil.experiment.config import Experiment, Job, load_experiment, select_cells
-from neuralkg_distil.experiment.jobs import META_FILE, command_for, is_done, job_dir, meta_of
-from neuralkg_distil.experiment.report import summary_line, write_reports
+from neuralkg_distil.experiment.jobs import META_FILE, command_for, is_done, job_dir, meta_of, write_curve
+from neuralkg_distil.experiment.report import kept_row, read_kept_rows, summary_line, write_reports
 
 # Launch(argv, log path, env) -> a Popen-like handle (poll, send_signal, wait, kill).
 Launcher = Callable[[List[str], Path, Dict[str, str]], Any]
@@ -109,13 +113,17 @@ class Runner:
     def run(self) -> Dict[str, int]:
         """Run every unfinished job; returns counts by outcome."""
         started = time.time()
-        jobs = self.exp.all_jobs()
+        # Cells kept from an earlier results.csv need no job; the others need all of theirs.
+        active = [c for c in self.exp.cells if kept_row(self.exp, c) is None]
+        kept = len(self.exp.cells) - len(active)
+        jobs = self.exp.all_jobs(active)
         # Check every job's flags before any training starts: a typo fails now, not an hour in.
         for job in jobs:
             command_for(self.exp, job, self.parser)
         pending = [j for j in jobs if not is_done(self.exp, j)]
         counts = {"skipped": len(jobs) - len(pending), "done": 0, "failed": 0, "blocked": 0, "interrupted": 0}
-        self.log(f"experiment {self.exp.name}: {len(self.exp.cells)} cells, {len(jobs)} jobs, "
+        self.log(f"experiment {self.exp.name}: {len(self.exp.cells)} cells"
+                 + (f" ({kept} kept from --keep_rows)" if kept else "") + f", {len(jobs)} jobs, "
                  f"{counts['skipped']} already finished (skipped), {len(pending)} to run, {self.parallel} at a time")
         running: Dict[str, Running] = {}
         failed: set = set()
@@ -138,6 +146,7 @@ class Runner:
                     elapsed = round(time.time() - item.started, 1)
                     if rc == 0 and is_done(self.exp, item.job):
                         counts["done"] += 1
+                        write_curve(self.exp, item.job)
                         self._write_meta(item.job, status="done", seconds=elapsed)
                         self.log(f"done     {job_id} ({elapsed:.0f} s)")
                     elif stopping:
@@ -205,6 +214,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help="run only the cells whose KEY (dataset, model, teacher_dim, student_dim, method) is one of the values; repeatable")
     parser.add_argument("--jobs", type=int, default=None, help="trainings run at once (default: the file's 'jobs', else 1)")
     parser.add_argument("--time_limit", type=float, default=None, help="seconds; then running jobs stop resumably")
+    parser.add_argument("--keep_rows", action="append", default=[], metavar="FILE.csv",
+                        help="an earlier results.csv (e.g. committed under docs/results/): its done rows whose job ids "
+                        "match are kept in the report and not retrained, even where the job folders are gone; repeatable")
     parser.add_argument("--report_only", action="store_true", help="only rewrite the tables and plots from finished jobs")
     parser.add_argument("--dry_run", action="store_true", help="list the cells and jobs, run nothing")
     args = parser.parse_args(list(argv) if argv is not None else None)
@@ -213,14 +225,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     exp = load_experiment(args.config, args.output_dir, args.data_root)
     for condition in args.only:
         exp.cells = select_cells(exp.cells, condition)
+    for path in args.keep_rows:
+        exp.kept_rows.update(read_kept_rows(path))
     if args.report_only:
         paths = write_reports(exp)
         print(f"{summary_line(exp)}; wrote {', '.join(str(p) for p in paths.values())}")
         return 0
     if args.dry_run:
-        for job in exp.all_jobs():
+        active = [c for c in exp.cells if kept_row(exp, c) is None]
+        for job in exp.all_jobs(active):
             print(("done     " if is_done(exp, job) else "to run   ") + job.job_id)
-        print(f"{len(exp.cells)} cells, {len(exp.all_jobs())} jobs")
+        print(f"{len(exp.cells)} cells ({len(exp.cells) - len(active)} kept), {len(exp.all_jobs(active))} jobs")
         return 0
     counts = Runner(exp, parallel=args.jobs, time_limit=args.time_limit).run()
     print(", ".join(f"{k}: {v}" for k, v in counts.items()))

@@ -99,8 +99,8 @@ class DistillationLoss(nn.Module):
         w_pos, w_neg = weighting(label)
         # kept as tensors (no device sync) for the per-epoch log of how much each side trusts its labels
         self.mean_soft_weights[id(weighting)] = (w_pos.detach().mean(), w_neg.detach().mean())
-        loss = combine(terms, w_pos, w_neg, sample_weight)
-        gate_loss = weighting.aux_loss(label)
+        loss = combine(terms, w_pos, w_neg, sample_weight, learner.neg_mask)
+        gate_loss = weighting.aux_loss(label, label.neg_mask)
         if gate_loss is not None:  # trains only the weighting's own parameters (label is detached)
             loss = loss + gate_loss
         if self.settings.structure_weight > 0:
@@ -118,10 +118,14 @@ class DistillationLoss(nn.Module):
         subsampling_weight: Optional[Tensor] = None,
         student_pairs: Optional[EntityPairs] = None,
         teacher_pairs: Optional[EntityPairs] = None,
+        negative_mask: Optional[Tensor] = None,
     ) -> Tensor:
+        """``negative_mask`` (B, K): negatives that are true triples (the batch's filter of shared
+        negatives); they get weight 0 on both sides. Scores that already carry a mask keep it."""
         if stage not in (1, 2):
             raise ConfigError(f"stage must be 1 or 2, got {stage}")
         self.mean_soft_weights = {}
+        student, teacher = student.with_mask(negative_mask), teacher.with_mask(negative_mask)
         loss = self.side_loss(student, teacher, self.student_weighting, subsampling_weight, student_pairs, teacher_pairs)
         if stage == 2:
             teacher_loss = self.side_loss(

@@ -14,7 +14,7 @@ class DistilE_Loss(DistillationLoss):  # noqa: N801 - NeuralKG's naming conventi
     default_weighting = "fixed"
 
     def element_terms(self, learner: Scores, label: Scores) -> ElementTerms:
-        neg_weights = uniform_neg_weights(learner.neg)
+        neg_weights = uniform_neg_weights(learner.neg, learner.neg_mask)
         if self.family == MARGIN:
             hard_pos, hard_neg = margin_ranking(learner.pos, learner.neg, self.settings.rank_margin)
             soft = score_l1
@@ -22,7 +22,7 @@ class DistilE_Loss(DistillationLoss):  # noqa: N801 - NeuralKG's naming conventi
             hard_pos, hard_neg = logistic(learner.pos, learner.neg)
             soft = probability_bce
             if self.settings.distil_adversarial:  # the same hard term as NeuralKG's Adv_Loss
-                neg_weights = adversarial_neg_weights(learner.neg, self.settings.adv_temp)
+                neg_weights = adversarial_neg_weights(learner.neg, self.settings.adv_temp, learner.neg_mask)
         return ElementTerms(
             soft_pos=soft(learner.pos, label.pos),
             soft_neg=soft(learner.neg, label.neg),

@@ -22,9 +22,9 @@ class DualDE_Loss(DistillationLoss):  # noqa: N801 - NeuralKG's naming conventio
     def element_terms(self, learner: Scores, label: Scores) -> ElementTerms:
         hard_pos, hard_neg = logistic(learner.pos, learner.neg)
         if self.settings.negative_adversarial_sampling:
-            neg_weights = adversarial_neg_weights(learner.neg, self.settings.adv_temp)
+            neg_weights = adversarial_neg_weights(learner.neg, self.settings.adv_temp, learner.neg_mask)
         else:
-            neg_weights = uniform_neg_weights(learner.neg)
+            neg_weights = uniform_neg_weights(learner.neg, learner.neg_mask)
         soft = SOFT_DISTANCES[self.settings.soft_distance or "smoothl1"]
         return ElementTerms(
             soft_pos=soft(learner.pos, label.pos),
