@@ -22,6 +22,7 @@ from neuralkg_distil.evaluation import RankingEvaluator
 from neuralkg_distil.guards import check_finite
 from neuralkg_distil.losses import DistillationLoss, DualDE_Loss, EntityPairs, Scores
 from neuralkg_distil.models import entity_vectors, n3_penalty
+from neuralkg_distil.optim import build_optimizer
 from neuralkg_distil.ranking_hooks import RankCollector
 from neuralkg_distil.stage_models import StageModels, build_stage_models
 from neuralkg_distil.stages import policy_for_stage
@@ -130,7 +131,7 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         params = [p for p in self.model.parameters() if p.requires_grad]
         params += [p for p in self.loss.parameters() if p.requires_grad]
         params += list(self.policy.trainable(self.teacher))
-        optimizer = optimizer_class(params, lr=self.args.lr)
+        optimizer = build_optimizer(optimizer_class, params, self.args.lr)
         # NeuralKG's schedule: divide the learning rate by 10 halfway through.
         max_epochs = getattr(self.args, "max_epochs", None) or 1000
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[max(1, max_epochs // 2)], gamma=0.1)

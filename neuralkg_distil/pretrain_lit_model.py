@@ -1,8 +1,10 @@
 """PretrainLitModel: NeuralKG's KGELitModel with this package's sampler support and evaluator.
 
-Same loss, optimizer and schedule as ``KGELitModel`` (teachers train exactly as in NeuralKG),
-but training batches may carry shared negatives and validation / test rank with the fast
-filtered evaluator (ties counted realistically) instead of ``link_predict``.
+Same loss, optimizer and schedule as ``KGELitModel`` (teachers train as in NeuralKG; the optimizer
+is PyTorch's fused implementation where there is one, equal up to float rounding), but training
+batches are scored by :class:`FastTrainScorer` (equal to NeuralKG's forward, and may carry
+shared negatives) and validation / test rank with the fast filtered evaluator (ties counted
+realistically) instead of ``link_predict``.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from neuralkg.lit_model import KGELitModel
 
 from neuralkg_distil.evaluation import RankingEvaluator
 from neuralkg_distil.guards import check_finite
+from neuralkg_distil.optim import build_optimizer
 from neuralkg_distil.ranking_hooks import RankCollector
 from neuralkg_distil.training_scores import FastTrainScorer
 
@@ -38,6 +41,13 @@ class PretrainLitModel(RankCollector, KGELitModel):
         check_finite(self, loss, {"model": torch.cat([scores.pos.reshape(-1), scores.neg.reshape(-1)])})
         self.log("Train|loss", loss, on_step=False, on_epoch=True)
         return loss
+
+    def configure_optimizers(self) -> Dict[str, Any]:
+        """NeuralKG's optimizer and schedule (``KGELitModel``), the optimizer fused where possible."""
+        milestones = int(self.args.max_epochs / 2)
+        optimizer = build_optimizer(self.optimizer_class, self.model.parameters(), self.args.lr)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[milestones], gamma=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
         self.collect_ranks("val", self.model, batch["positive_sample"])
