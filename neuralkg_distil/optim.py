@@ -23,6 +23,10 @@ from torch import nn
 from neuralkg_distil.errors import ConfigError
 
 LR_DECAYS = ("halfway", "plateau", "none")
+# Optimizers whose constructor takes ``fused`` (on CPU tensors since PyTorch 2.4). PyTorch's default
+# (foreach) Adam makes several passes over every parameter on the CPU; for a 64-dim ComplEx on
+# WN18RR one step cost ~20 ms, the fused one ~3 ms, with the same update up to float rounding.
+FUSABLE = ("Adam", "AdamW", "SGD", "Adagrad")
 MONITOR = "Eval|mrr"
 
 
@@ -55,7 +59,7 @@ def build_optimization(args: argparse.Namespace, groups: Sequence[Dict[str, Any]
     if optimizer_class is None:
         raise ConfigError(f"unknown --optim_name {optim_name!r} (a class in torch.optim, e.g. Adam)")
     groups = [g for g in groups if g["params"]]
-    optimizer = optimizer_class(groups, lr=float(args.lr))
+    optimizer = build_optimizer(optimizer_class, groups, float(args.lr))
     decay = getattr(args, "lr_decay", None) or "halfway"
     if decay == "none":
         return {"optimizer": optimizer}
@@ -74,6 +78,27 @@ def build_optimization(args: argparse.Namespace, groups: Sequence[Dict[str, Any]
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[max(1, max_epochs // 2)], gamma=0.1)
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
     raise ConfigError(f"--lr_decay must be one of {', '.join(LR_DECAYS)}, got {decay!r}")
+
+
+def _fusable(params: Sequence[Any]) -> bool:
+    tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
+    return bool(tensors) and all(
+        p.is_floating_point() and p.device.type in ("cpu", "cuda")
+        and p.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+        for p in tensors
+    )
+
+
+def build_optimizer(optimizer_class: type, params: Iterable[Any], lr: float, fused: Optional[bool] = None) -> torch.optim.Optimizer:
+    """``optimizer_class(params, lr=lr)`` (tensors or parameter groups), fused unless ``fused`` is
+    False, where the class and the parameters allow it."""
+    groups = list(params)
+    if fused is not False and optimizer_class.__name__ in FUSABLE and _fusable(groups):
+        try:
+            return optimizer_class(groups, lr=lr, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # this PyTorch / device cannot fuse it
+            pass
+    return optimizer_class(groups, lr=lr)
 
 
 def current_lrs(optimizers: Sequence[torch.optim.Optimizer]) -> List[Tuple[int, float]]:

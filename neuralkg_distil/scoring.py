@@ -14,6 +14,16 @@ same ``(B, num_ent)`` score matrices without that tensor:
 Any other model gets :class:`GetScoreScorer`, which calls NeuralKG's own
 ``get_score`` (the slow path).
 
+The same scorers also score training batches (:meth:`_BaseScorer.score_batch`,
+``score_negatives`` for per-triple ``(B, K)`` negatives and ``score_shared``
+for chunk-shared ``(C, K)`` negatives), equal to NeuralKG's
+``model(pos)`` / ``model(pos, neg, mode)`` to float tolerance, gradients
+included, but with one embedding lookup per table per batch (NeuralKG's forward
+does three to four, each of which costs a dense ``num_ent x dim`` gradient in
+backward) and without NeuralKG's ``stack(...).norm(dim=0)`` for RotatE, a
+reduction over the outermost dimension that PyTorch's CPU kernel runs ~50x
+slower than the arithmetic it replaces.
+
 Scores follow the model's parameters (device and dtype) and are not detached,
 so they are differentiable if grad mode is on; evaluation callers are expected
 to wrap calls in ``torch.no_grad()``.  Every call returns a fresh tensor that
@@ -31,6 +41,7 @@ from torch import LongTensor, Tensor, nn
 __all__ = [
     "Scorer",
     "scorer_for",
+    "train_scorer_for",
     "GetScoreScorer",
     "TransEScorer",
     "TransHScorer",
@@ -104,6 +115,40 @@ class _BaseScorer:
         # NeuralKG subtracts from margin.item(), a Python float.
         return self.model.margin.item()
 
+    # ------------------------------------------------------------------ training batches
+    def score_batch(
+        self, triples: LongTensor, negatives: LongTensor, mode: str, shared: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """Scores of a training batch: positives ``(B,)`` and negatives ``(B, K)``.
+
+        ``negatives`` is ``(B, K)`` (per-triple) or, with ``shared``, ``(C, K)``: triple ``b``
+        then uses the candidates of chunk ``b // ceil(B / C)``.  ``mode`` is ``head-batch``
+        (the candidates replace the head) or ``tail-batch``.  Equal to NeuralKG's
+        ``model(triples)`` and ``model(triples, negatives, mode)`` (on expanded negatives).
+        """
+        triples = torch.as_tensor(triples, dtype=torch.long, device=self.device).reshape(-1, 3)
+        negatives = torch.as_tensor(negatives, dtype=torch.long, device=self.device)
+        if negatives.dim() != 2 or (not shared and negatives.shape[0] != triples.shape[0]):
+            raise ValueError(f"negatives must be (B, K) (or (C, K) when shared), got {tuple(negatives.shape)}")
+        if mode not in ("head-batch", "tail-batch"):
+            raise ValueError(f"mode must be head-batch or tail-batch, got {mode!r}")
+        h, r, t = triples.unbind(1)
+        return self._train_scores(h, r, t, negatives, mode == "head-batch", _Layout(triples.shape[0], negatives, shared))
+
+    def score_negatives(self, triples: LongTensor, negatives: LongTensor, mode: str) -> Tensor:
+        """``(B, K)`` scores of each triple with its head or tail replaced by its own ``K`` negatives."""
+        return self.score_batch(triples, negatives, mode)[1]
+
+    def score_shared(self, triples: LongTensor, candidates: LongTensor, mode: str) -> Tensor:
+        """``(B, K)`` scores of each triple with its head or tail replaced by the ``K`` candidates of
+        its chunk: ``candidates`` is ``(C, K)`` and triple ``b`` belongs to chunk ``b // ceil(B / C)``."""
+        return self.score_batch(triples, candidates, mode, shared=True)[1]
+
+    def _train_scores(
+        self, h: Tensor, r: Tensor, t: Tensor, negatives: Tensor, head: bool, layout: "_Layout"
+    ) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
 
 class GetScoreScorer(_BaseScorer):
     """Fallback for models without a fast path: NeuralKG's ``get_score``.
@@ -112,8 +157,11 @@ class GetScoreScorer(_BaseScorer):
     of ``positive_sample`` holds a placeholder 0; models whose ``get_score``
     reads that column (or needs batch keys other than ``positive_sample``)
     are not supported.  ``chunk_size`` here bounds the number of queries per
-    ``get_score`` call, since that call is the memory hog.
+    ``get_score`` call, since that call is the memory hog.  It has no training
+    path: training batches of such models go through the model's own forward.
     """
+
+    score_batch = score_negatives = score_shared = None  # type: ignore[assignment]
 
     @property
     def num_ent(self) -> int:
@@ -172,13 +220,18 @@ class TransEScorer(_BaseScorer):
         queries = m.ent_emb.weight[t] - m.rel_emb.weight[r]
         return self._margin() - self._dist(queries, m.ent_emb.weight)
 
-    def score_shared(self, triples: LongTensor, candidates: LongTensor, mode: str) -> Tensor:
-        """Shared-negative scores (see :meth:`_BilinearScorer.score_shared`) via batched ``cdist``."""
-        triples = torch.as_tensor(triples, device=self.device)
+    def _train_scores(self, h, r, t, negatives, head, layout):
         m = self.model
-        emb, rel = m.ent_emb.weight, m.rel_emb.weight[triples[:, 1]]
-        queries = emb[triples[:, 2]] - rel if mode == "head-batch" else emb[triples[:, 0]] + rel
-        return self._margin() - _per_chunk(queries, emb, candidates, lambda q, c: torch.cdist(q, c, p=1))
+        eh, et, cand = _lookup(m.ent_emb.weight, h, t, negatives)
+        rel = _rows(m.rel_emb.weight, r)
+        margin = self._margin()
+        pos = margin - _l1(eh + rel, et)
+        # head: |e + r - t| = |e - (t - r)|; tail: |h + r - e|
+        query = et - rel if head else eh + rel
+        if layout.shared:
+            # cdist reduces on the fly: no C x S x K x d temporary for large shared K.
+            return pos, margin - layout.finish(torch.cdist(layout.queries(query), cand, p=1))
+        return pos, margin - _l1(query.unsqueeze(1), cand)
 
 
 class TransHScorer(TransEScorer):
@@ -191,9 +244,24 @@ class TransHScorer(TransEScorer):
     normal), which is reproduced here.
     """
 
-    # The projection depends on each triple's relation, so candidates cannot be shared in one
-    # distance computation: training falls back to per-triple scoring.
-    score_shared = None
+    def _train_scores(self, h, r, t, negatives, head, layout):
+        m = self.model
+        eh, et, cand = _lookup(m.ent_emb.weight, h, t, negatives)
+        w = _rows(m.norm_vector.weight, r)
+        if m.norm_flag:
+            w = F.normalize(w, p=2, dim=-1)
+        d = self._norm(_rows(m.rel_emb.weight, r))
+        hp, tp = self._norm(_hyperplane(eh, w)), self._norm(_hyperplane(et, w))
+        margin = self._margin()
+        pos = margin - _l1(hp + d, tp)
+        query = tp - d if head else hp + d
+        # Candidates are projected on each triple's own hyperplane: (B, K, d) even when shared.
+        wq, q = layout.queries(w).unsqueeze(-2), layout.queries(query).unsqueeze(-2)
+        cand = self._norm(_hyperplane(layout.candidates(cand), wq))
+        return pos, margin - layout.finish(_l1(q, cand))
+
+    def _norm(self, x: Tensor) -> Tensor:
+        return F.normalize(x, 2, -1) if self.model.norm_flag else x
 
     def _normal(self, r: Tensor) -> Tensor:
         w = self.model.norm_vector.weight[r]
@@ -282,70 +350,84 @@ class RotatEScorer(_BaseScorer):
         q_im = t_im * cos - t_re * sin
         return self._margin() - self._dist(q_re, q_im)
 
+    def _train_scores(self, h, r, t, negatives, head, layout):
+        m = self.model
+        eh, et, cand = _lookup(m.ent_emb.weight, h, t, negatives)
+        phase = _rows(m.rel_emb.weight, r) / (m.embedding_range.item() / _PI)
+        cos, sin = torch.cos(phase), torch.sin(phase)
+        h_re, h_im = torch.chunk(eh, 2, dim=-1)
+        rotated = torch.cat([h_re * cos - h_im * sin, h_re * sin + h_im * cos], dim=-1)  # h * r
+        margin = self._margin()
+        pos = margin - _ComplexModulusSum.apply(rotated, et)
+        if head:
+            t_re, t_im = torch.chunk(et, 2, dim=-1)
+            query = torch.cat([cos * t_re + sin * t_im, cos * t_im - sin * t_re], dim=-1)  # conj(r) * t
+        else:
+            query = rotated
+        q = layout.queries(query).unsqueeze(-2)
+        return pos, margin - layout.finish(_ComplexModulusSum.apply(q, layout.candidates(cand)))
+
 
 class _BilinearScorer(_BaseScorer):
     """Models whose score is a sum of dot products ``q . table[e]`` with the candidate ``e``.
 
-    Subclasses give the (query, table) terms for each side; all-entity scores are one matrix
-    product per term, and shared training negatives one batched product per chunk.
+    Subclasses give the (query, table name) terms for each side, reading the anchor entity's
+    rows through ``ent(name)`` and the relation's through ``rel(name)``; all-entity scores are
+    one matrix product per term, training negatives one batched product per term.
     """
 
-    def _tail_terms(self, h: Tensor, r: Tensor) -> list[tuple[Tensor, Tensor]]:
+    def _tail_terms(self, ent: Callable[[str], Tensor], rel: Callable[[str], Tensor]) -> list[tuple[Tensor, str]]:
         raise NotImplementedError
 
-    def _head_terms(self, r: Tensor, t: Tensor) -> list[tuple[Tensor, Tensor]]:
+    def _head_terms(self, ent: Callable[[str], Tensor], rel: Callable[[str], Tensor]) -> list[tuple[Tensor, str]]:
         raise NotImplementedError
+
+    def _entity_tables(self) -> tuple[str, ...]:
+        return ("ent_emb",)
 
     def _finish(self, scores: Tensor) -> Tensor:
         return scores
 
+    def _table(self, name: str) -> Tensor:
+        return getattr(self.model, name).weight
+
+    def _all_entities(self, terms: list[tuple[Tensor, str]]) -> Tensor:
+        return self._finish(sum(q @ self._table(name).T for q, name in terms))
+
     def score_tails(self, h: LongTensor, r: LongTensor) -> Tensor:
         """Scores of ``(h_b, r_b, e)`` for all ``e``."""
-        terms = self._tail_terms(self._ids(h), self._ids(r))
-        return self._finish(sum(q @ table.T for q, table in terms))
+        h, r = self._ids(h), self._ids(r)
+        return self._all_entities(self._tail_terms(lambda n: self._table(n)[h], lambda n: self._table(n)[r]))
 
     def score_heads(self, r: LongTensor, t: LongTensor) -> Tensor:
         """Scores of ``(e, r_b, t_b)`` for all ``e``."""
-        terms = self._head_terms(self._ids(r), self._ids(t))
-        return self._finish(sum(q @ table.T for q, table in terms))
+        r, t = self._ids(r), self._ids(t)
+        return self._all_entities(self._head_terms(lambda n: self._table(n)[t], lambda n: self._table(n)[r]))
 
-    def score_shared(self, triples: LongTensor, candidates: LongTensor, mode: str) -> Tensor:
-        """``(B, K)`` scores of each triple with its head or tail replaced by the ``K`` candidates of
-        its chunk: ``candidates`` is ``(C, K)`` and triple ``b`` belongs to chunk ``b // ceil(B / C)``."""
-        triples = torch.as_tensor(triples, device=self.device)
-        h, r, t = triples[:, 0], triples[:, 1], triples[:, 2]
-        terms = self._head_terms(r, t) if mode == "head-batch" else self._tail_terms(h, r)
-        return self._finish(sum(_per_chunk(q, table, candidates, _dot) for q, table in terms))
+    def _train_scores(self, h, r, t, negatives, head, layout):
+        # One lookup of (h, t, candidates) per entity table.
+        rows = {name: _lookup(self._table(name), h, t, negatives) for name in self._entity_tables()}
+        rel_rows: dict[str, Tensor] = {}
 
+        def rel(name: str) -> Tensor:
+            if name not in rel_rows:
+                rel_rows[name] = _rows(self._table(name), r)
+            return rel_rows[name]
 
-def _per_chunk(queries: Tensor, table: Tensor, candidates: Tensor, pair: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
-    """``pair(queries[b], table[candidates[chunk(b)]])`` for every row, one batched call per batch.
-
-    ``candidates`` is ``(C, K)`` and row ``b`` belongs to chunk ``b // ceil(B / C)``; ``pair`` maps
-    ``(C, S, d)`` queries and ``(C, K, d)`` candidates to ``(C, S, K)``.
-    """
-    num_chunks, k = candidates.shape
-    rows = queries.shape[0]
-    size = -(-rows // num_chunks)
-    padded = F.pad(queries, (0, 0, 0, num_chunks * size - rows)).view(num_chunks, size, -1)
-    cand = table[candidates.to(table.device)]  # (C, K, d): C * K rows, not B * K
-    return pair(padded, cand).reshape(num_chunks * size, k)[:rows]
-
-
-def _dot(queries: Tensor, candidates: Tensor) -> Tensor:
-    return torch.bmm(queries, candidates.transpose(1, 2))
+        tail_terms = self._tail_terms(lambda n: rows[n][0], rel)
+        pos = self._finish(sum((q * rows[name][1]).sum(-1) for q, name in tail_terms))
+        terms = self._head_terms(lambda n: rows[n][1], rel) if head else tail_terms
+        return pos, self._finish(sum(layout.dot(q, rows[name][2]) for q, name in terms))
 
 
 class DistMultScorer(_BilinearScorer):
     """DistMult: ``(h * r) @ E^T`` and ``(r * t) @ E^T``."""
 
-    def _tail_terms(self, h: Tensor, r: Tensor) -> list[tuple[Tensor, Tensor]]:
-        m = self.model
-        return [(m.ent_emb.weight[h] * m.rel_emb.weight[r], m.ent_emb.weight)]
+    def _tail_terms(self, ent, rel):
+        return [(ent("ent_emb") * rel("rel_emb"), "ent_emb")]
 
-    def _head_terms(self, r: Tensor, t: Tensor) -> list[tuple[Tensor, Tensor]]:
-        m = self.model
-        return [(m.rel_emb.weight[r] * m.ent_emb.weight[t], m.ent_emb.weight)]
+    def _head_terms(self, ent, rel):
+        return [(rel("rel_emb") * ent("ent_emb"), "ent_emb")]
 
 
 class ComplExScorer(_BilinearScorer):
@@ -355,38 +437,155 @@ class ComplExScorer(_BilinearScorer):
     coefficients of the candidate's real and imaginary halves.
     """
 
-    def _tail_terms(self, h: Tensor, r: Tensor) -> list[tuple[Tensor, Tensor]]:
-        m = self.model
-        h_re, h_im = torch.chunk(m.ent_emb.weight[h], 2, dim=-1)
-        r_re, r_im = torch.chunk(m.rel_emb.weight[r], 2, dim=-1)
-        return [(torch.cat([h_re * r_re - h_im * r_im, h_im * r_re + h_re * r_im], dim=-1), m.ent_emb.weight)]
+    def _tail_terms(self, ent, rel):
+        h_re, h_im = torch.chunk(ent("ent_emb"), 2, dim=-1)
+        r_re, r_im = torch.chunk(rel("rel_emb"), 2, dim=-1)
+        return [(torch.cat([h_re * r_re - h_im * r_im, h_im * r_re + h_re * r_im], dim=-1), "ent_emb")]
 
-    def _head_terms(self, r: Tensor, t: Tensor) -> list[tuple[Tensor, Tensor]]:
-        m = self.model
-        t_re, t_im = torch.chunk(m.ent_emb.weight[t], 2, dim=-1)
-        r_re, r_im = torch.chunk(m.rel_emb.weight[r], 2, dim=-1)
-        return [(torch.cat([t_re * r_re + t_im * r_im, t_im * r_re - t_re * r_im], dim=-1), m.ent_emb.weight)]
+    def _head_terms(self, ent, rel):
+        t_re, t_im = torch.chunk(ent("ent_emb"), 2, dim=-1)
+        r_re, r_im = torch.chunk(rel("rel_emb"), 2, dim=-1)
+        return [(torch.cat([t_re * r_re + t_im * r_im, t_im * r_re - t_re * r_im], dim=-1), "ent_emb")]
 
 
 class SimplEScorer(_BilinearScorer):
     """SimplE: mean of the forward and inverse CP scores, clamped to [-20, 20]."""
 
-    def _tail_terms(self, h: Tensor, r: Tensor) -> list[tuple[Tensor, Tensor]]:
-        m = self.model
+    def _entity_tables(self) -> tuple[str, ...]:
+        return ("ent_h_emb", "ent_t_emb")
+
+    def _tail_terms(self, ent, rel):
         return [
-            (m.ent_h_emb.weight[h] * m.rel_emb.weight[r], m.ent_t_emb.weight),
-            (m.ent_t_emb.weight[h] * m.rel_inv_emb.weight[r], m.ent_h_emb.weight),
+            (ent("ent_h_emb") * rel("rel_emb"), "ent_t_emb"),
+            (ent("ent_t_emb") * rel("rel_inv_emb"), "ent_h_emb"),
         ]
 
-    def _head_terms(self, r: Tensor, t: Tensor) -> list[tuple[Tensor, Tensor]]:
-        m = self.model
+    def _head_terms(self, ent, rel):
         return [
-            (m.rel_emb.weight[r] * m.ent_t_emb.weight[t], m.ent_h_emb.weight),
-            (m.rel_inv_emb.weight[r] * m.ent_h_emb.weight[t], m.ent_t_emb.weight),
+            (rel("rel_emb") * ent("ent_t_emb"), "ent_h_emb"),
+            (rel("rel_inv_emb") * ent("ent_h_emb"), "ent_t_emb"),
         ]
 
     def _finish(self, scores: Tensor) -> Tensor:
         return torch.clamp(scores / 2, -20, 20)
+
+
+# ---------------------------------------------------------------------- training-batch helpers
+class _Rows(torch.autograd.Function):
+    """``table[ids]`` (what ``nn.Embedding`` computes) with a cheaper CPU backward.
+
+    PyTorch's ``embedding_dense_backward`` on the CPU costs ~3x a plain ``index_add_`` into a
+    zeroed table-sized gradient (13 ms against 4 ms for 27k rows of 128 floats); the result is
+    the same dense gradient up to the summation order of repeated ids.
+    """
+
+    @staticmethod
+    def forward(ctx, table: Tensor, ids: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(ids)
+        ctx.table_shape = table.shape
+        return table.index_select(0, ids)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None]:  # type: ignore[override]
+        if not ctx.needs_input_grad[0]:
+            return None, None
+        (ids,) = ctx.saved_tensors
+        out = grad.new_zeros(ctx.table_shape)
+        return out.index_add_(0, ids, grad), None
+
+
+def _rows(table: Tensor, ids: Tensor) -> Tensor:
+    """Embedding lookup: the fast-backward gather when a gradient is recorded, else index_select."""
+    if torch.is_grad_enabled() and table.requires_grad:
+        return _Rows.apply(table, ids)
+    return table.index_select(0, ids)
+
+
+def _lookup(table: Tensor, h: Tensor, t: Tensor, candidates: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Rows of ``h``, ``t`` (``(B, d)``) and ``candidates`` (``(*, K, d)``) in one lookup, so
+    backward builds one dense table-sized gradient instead of three."""
+    n = h.shape[0]
+    rows = _rows(table, torch.cat([h, t, candidates.reshape(-1)]))
+    # split, not slicing: each slice's backward would build a zero tensor the size of all rows.
+    eh, et, cand = rows.split([n, n, candidates.numel()])
+    return eh, et, cand.view(*candidates.shape, table.shape[-1])
+
+
+def _l1(a: Tensor, b: Tensor) -> Tensor:
+    """``||a - b||_1`` over the last dimension (broadcasting), like NeuralKG's ``torch.norm(p=1)``."""
+    return (a - b).abs().sum(-1)
+
+
+def _hyperplane(emb: Tensor, w: Tensor) -> Tensor:
+    """NeuralKG TransH's ``_transfer``: ``e - (e . w) w`` (``w`` already normalised if asked)."""
+    return emb - torch.sum(emb * w, -1, True) * w
+
+
+class _Layout:
+    """Where a training batch's candidates come from: per triple ``(B, K)`` or per chunk ``(C, K)``.
+
+    ``queries`` / ``candidates`` bring ``(B, d)`` per-triple vectors and looked-up candidate rows
+    into shapes that broadcast against each other (``(B, d)`` and ``(B, K, d)``, or ``(C, S, d)``
+    and ``(C, 1, K, d)`` when shared); ``finish`` turns the ``(B, K)`` / ``(C, S, K)`` result back
+    into ``(B, K)``.
+    """
+
+    def __init__(self, rows: int, negatives: Tensor, shared: bool) -> None:
+        self.rows, self.shared = rows, shared
+        self.chunks, self.k = negatives.shape
+        self.size = -(-rows // self.chunks) if shared else 1
+
+    def queries(self, x: Tensor) -> Tensor:
+        if not self.shared:
+            return x
+        return F.pad(x, (0, 0, 0, self.chunks * self.size - self.rows)).view(self.chunks, self.size, -1)
+
+    def candidates(self, cand: Tensor) -> Tensor:
+        return cand.unsqueeze(1) if self.shared else cand
+
+    def finish(self, scores: Tensor) -> Tensor:
+        return scores.reshape(-1, self.k)[: self.rows] if self.shared else scores
+
+    def dot(self, q: Tensor, cand: Tensor) -> Tensor:
+        """``q . cand`` for every candidate: ``(B, K)``, by one batched matrix product."""
+        if self.shared:
+            return self.finish(torch.bmm(self.queries(q), cand.transpose(1, 2)))
+        # Broadcast multiply-and-sum: ~3x faster than B tiny (K x d) @ (d x 1) products on the CPU.
+        return (cand * q.unsqueeze(-2)).sum(-1)
+
+
+class _ComplexModulusSum(torch.autograd.Function):
+    """``sum_i |c_i - q_i|`` over complex coordinates stored as ``[real | imaginary]`` (broadcasting).
+
+    NeuralKG's RotatE takes ``stack([re, im]).norm(dim=0)``: the same value, but PyTorch's CPU
+    norm over the outermost dimension is very slow, and its backward is slow too. Like
+    ``linalg_vector_norm``'s backward, the gradient is 0 where a modulus is 0 (no inf / NaN).
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, cand: Tensor) -> Tensor:  # type: ignore[override]
+        diff = cand - q
+        half = diff.shape[-1] // 2
+        sq = diff * diff
+        modulus = torch.add(sq[..., :half], sq[..., half:]).sqrt_()
+        del sq
+        ctx.save_for_backward(diff, modulus)
+        ctx.shapes = (q.shape, cand.shape)
+        return modulus.sum(-1)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:  # type: ignore[override]
+        diff, modulus = ctx.saved_tensors
+        q_shape, cand_shape = ctx.shapes
+        coef = (grad.unsqueeze(-1) / modulus).masked_fill_(modulus == 0, 0)
+        half = diff.shape[-1] // 2
+        grad_diff = (diff.unflatten(-1, (2, half)) * coef.unsqueeze(-2)).flatten(-2)
+        grad_q = grad_cand = None
+        if ctx.needs_input_grad[0]:
+            grad_q = grad_diff.sum_to_size(q_shape).neg()
+        if ctx.needs_input_grad[1]:
+            grad_cand = grad_diff.sum_to_size(cand_shape)
+        return grad_q, grad_cand
 
 
 _FAST_SCORERS: dict[str, Callable[[nn.Module, int | None], _BaseScorer]] = {
@@ -413,6 +612,18 @@ def _fast_base(model: nn.Module) -> str | None:
             )
             return base.__name__ if same else None
     return None
+
+
+def train_scorer_for(model: nn.Module) -> _BaseScorer | None:
+    """The fast scorer whose ``score_batch`` equals ``model(pos)`` / ``model(pos, neg, mode)``,
+    or None when the model (or a subclass that overrides ``forward``) has none."""
+    name = _fast_base(model)
+    if name is None:
+        return None
+    base = next(b for b in type(model).__mro__ if b.__name__ == name and b.__module__.startswith("neuralkg."))
+    if type(model).forward is not base.forward:
+        return None
+    return _FAST_SCORERS[name](model, None)
 
 
 def scorer_for(model: nn.Module, chunk_size: int | None = None) -> Scorer:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from neuralkg_distil.losses.terms import Scores
-from neuralkg_distil.scoring import scorer_for
+from neuralkg_distil.scoring import train_scorer_for
 
 
 class TrainScorer(Protocol):
@@ -41,16 +41,18 @@ class NeuralKGTrainScorer:
 
 
 class FastTrainScorer(NeuralKGTrainScorer):
-    """Shared negatives scored with one batched matrix product (or ``cdist``) per chunk.
+    """NeuralKG's scores, computed faster: one embedding lookup per table per batch, per-triple
+    negatives by batched products / broadcasts, shared negatives without expanding them.
 
-    Models whose scorer has no shared path (TransH, RotatE, unknown models) and batches
-    with per-triple negatives go through NeuralKG's forward, so results never change.
+    Covers TransE, TransH, RotatE, DistMult, ComplEx and SimplE (see
+    :meth:`neuralkg_distil.scoring._BaseScorer.score_batch`), with either batch layout; any
+    other model (or a subclass overriding its scoring) goes through NeuralKG's forward.
     """
 
     def __call__(self, model: nn.Module, batch: Dict[str, torch.Tensor]) -> Scores:
-        if batch.get("neg_chunk_size"):
-            score_shared = getattr(scorer_for(model), "score_shared", None)
-            if score_shared is not None:
-                pos = batch["positive_sample"]
-                return Scores.of(model(pos), score_shared(pos, batch["negative_sample"], batch["mode"]))
-        return super().__call__(model, batch)
+        scorer = train_scorer_for(model)
+        if scorer is None:
+            return super().__call__(model, batch)
+        shared = bool(batch.get("neg_chunk_size"))
+        pos, neg = scorer.score_batch(batch["positive_sample"], batch["negative_sample"], batch["mode"], shared=shared)
+        return Scores.of(pos, neg)

@@ -1,1 +1,1 @@
-"""Benchmarks: ``python -m neuralkg_distil.bench speed`` and ``python -m neuralkg_distil.bench inference``."""
+"""Benchmarks: ``python -m neuralkg_distil.bench speed`` and ``python -m neuralkg_distil.bench inference`` and ``python -m neuralkg_distil.bench epoch``."""
