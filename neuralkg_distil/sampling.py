@@ -39,7 +39,13 @@ class TorchUniSampler(UniSampler):
         return (h * self.num_rel + r) * self.num_ent + t
 
     def _known(self, h: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return torch.isin(self._keys(h, r, t), self._train_keys)
+        # Binary search in the sorted unique keys: torch.isin would sort the training keys
+        # again on every call (~5x slower for a 1024 x 25 batch on WN18RR).
+        keys = self._keys(h, r, t)
+        if self._train_keys.numel() == 0:
+            return torch.zeros_like(keys, dtype=torch.bool)
+        at = torch.searchsorted(self._train_keys, keys).clamp_(max=self._train_keys.numel() - 1)
+        return self._train_keys[at] == keys
 
     def draw(self, pos: torch.Tensor, mode: str, num_neg: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, num_neg) entity ids replacing the head (``head-batch``) or tail of each triple."""
