@@ -11,8 +11,8 @@ from typing import Iterable
 
 import torch
 
-# Optimizers whose constructor takes ``fused`` (on CPU tensors since PyTorch 2.4).
-FUSABLE = ("Adam", "AdamW", "SGD", "Adagrad")
+# Optimizers fused here (their constructors take ``fused``; on CPU tensors since PyTorch 2.4).
+FUSABLE = ("Adam", "AdamW")
 
 
 def _fusable(params: list, device_types: tuple[str, ...] = ("cpu", "cuda")) -> bool:
