@@ -21,6 +21,9 @@ __all__ = ["FilterIndex", "RankingEvaluator"]
 
 _TIES = ("realistic", "pessimistic", "optimistic")
 
+# Score-matrix rows counted per reduction in _filtered_ranks (devices not listed: all at once).
+_RANK_ROWS = {"cpu": 8}
+
 
 class _CSR:
     """Sorted unique keys, with ``values[offsets[i]:offsets[i + 1]]`` under ``keys[i]``.
@@ -139,15 +142,25 @@ def _filtered_ranks(
     scores[known] = float("nan")
     scores[rows, target] = target_score
     column = target_score.unsqueeze(1)
+    # better: #(score > target); at_least: #(score >= target), which counts the target itself
+    need_better, need_at_least = ties != "pessimistic", ties != "optimistic"
+    better = torch.zeros(scores.shape[0], dtype=torch.int32, device=scores.device)
+    at_least = torch.zeros_like(better)
+    # Row blocks that stay in cache, int32 sums: summing a whole B x num_ent bool matrix casts
+    # it to int64 first (a copy 8x its size); on the CPU this is ~7x faster.
+    step = _RANK_ROWS.get(scores.device.type, scores.shape[0])
+    for i in range(0, scores.shape[0], step):
+        block, col = scores[i : i + step], column[i : i + step]
+        if need_better:
+            torch.sum(block > col, dim=1, dtype=torch.int32, out=better[i : i + step])
+        if need_at_least:
+            torch.sum(block >= col, dim=1, dtype=torch.int32, out=at_least[i : i + step])
     if ties == "optimistic":
-        ranks = 1.0 + (scores > column).sum(dim=1).to(torch.float64)
+        ranks = 1.0 + better.to(torch.float64)
+    elif ties == "pessimistic":
+        ranks = at_least.to(torch.float64)
     else:
-        # counts the target itself, so this is already 1 + #(other >= target)
-        pessimistic = (scores >= column).sum(dim=1).to(torch.float64)
-        if ties == "pessimistic":
-            ranks = pessimistic
-        else:
-            ranks = (1.0 + (scores > column).sum(dim=1).to(torch.float64) + pessimistic) / 2
+        ranks = (1.0 + better.to(torch.float64) + at_least.to(torch.float64)) / 2
     return torch.where(torch.isnan(target_score), float(scores.shape[1]), ranks).float()
 
 

@@ -115,6 +115,13 @@ class _BaseScorer:
         # NeuralKG subtracts from margin.item(), a Python float.
         return self.model.margin.item()
 
+    def _margin_minus(self, dist: Tensor) -> Tensor:
+        """``margin - dist`` for a fresh ``dist``: in place unless autograd records it
+        (``-d + m`` equals ``m - d`` exactly)."""
+        if torch.is_grad_enabled() and dist.requires_grad:
+            return self._margin() - dist
+        return dist.neg_().add_(self._margin())
+
     # ------------------------------------------------------------------ training batches
     def score_batch(
         self, triples: LongTensor, negatives: LongTensor, mode: str, shared: bool = False
@@ -211,14 +218,14 @@ class TransEScorer(_BaseScorer):
         h, r = self._ids(h), self._ids(r)
         m = self.model
         queries = m.ent_emb.weight[h] + m.rel_emb.weight[r]
-        return self._margin() - self._dist(queries, m.ent_emb.weight)
+        return self._margin_minus(self._dist(queries, m.ent_emb.weight))
 
     def score_heads(self, r: LongTensor, t: LongTensor) -> Tensor:
         """Scores of ``(e, r_b, t_b)`` for all ``e``: ``|e + r - t| = |e - (t - r)|``."""
         r, t = self._ids(r), self._ids(t)
         m = self.model
         queries = m.ent_emb.weight[t] - m.rel_emb.weight[r]
-        return self._margin() - self._dist(queries, m.ent_emb.weight)
+        return self._margin_minus(self._dist(queries, m.ent_emb.weight))
 
     def _train_scores(self, h, r, t, negatives, head, layout):
         m = self.model
@@ -289,7 +296,7 @@ class TransHScorer(TransEScorer):
             rows = (inverse == k).nonzero(as_tuple=True)[0]
             projected = self._project(table, self._normal(r.new_tensor([rel])))
             out[rows] = self._dist(queries[rows], projected)
-        return self._margin() - out
+        return self._margin_minus(out)
 
     def score_tails(self, h: LongTensor, r: LongTensor) -> Tensor:
         """Scores of ``(h_b, r_b, e)`` for all ``e``."""
@@ -338,7 +345,7 @@ class RotatEScorer(_BaseScorer):
         cos, sin = self._rotation(r)
         q_re = h_re * cos - h_im * sin
         q_im = h_re * sin + h_im * cos
-        return self._margin() - self._dist(q_re, q_im)
+        return self._margin_minus(self._dist(q_re, q_im))
 
     def score_heads(self, r: LongTensor, t: LongTensor) -> Tensor:
         """Scores of ``(e, r_b, t_b)`` for all ``e``."""
@@ -348,7 +355,7 @@ class RotatEScorer(_BaseScorer):
         # conj(r) * t
         q_re = t_re * cos + t_im * sin
         q_im = t_im * cos - t_re * sin
-        return self._margin() - self._dist(q_re, q_im)
+        return self._margin_minus(self._dist(q_re, q_im))
 
     def _train_scores(self, h, r, t, negatives, head, layout):
         m = self.model
@@ -392,7 +399,11 @@ class _BilinearScorer(_BaseScorer):
         return getattr(self.model, name).weight
 
     def _all_entities(self, terms: list[tuple[Tensor, str]]) -> Tensor:
-        return self._finish(sum(q @ self._table(name).T for q, name in terms))
+        (q, name), *rest = terms
+        scores = q @ self._table(name).T  # not sum(...): 0 + matrix would copy the matrix
+        for q, name in rest:
+            scores = scores + q @ self._table(name).T
+        return self._finish(scores)
 
     def score_tails(self, h: LongTensor, r: LongTensor) -> Tensor:
         """Scores of ``(h_b, r_b, e)`` for all ``e``."""

@@ -32,3 +32,20 @@ def test_inference_bench_table(small_graph):
     out = run_bench("inference", "--data_path", str(small_graph), "--dims", "16", "4", "--repeats", "1", "--device", "cpu")
     assert re.search(r"^teacher\s+16\s", out, re.M) and re.search(r"^student\s+4\s", out, re.M)
     assert "compression" in out and "speedup" in out
+
+
+def test_epoch_bench_table_and_summary(small_graph):
+    out = run_bench("epoch", "--data_path", str(small_graph), "--models", "RotatE", "--dim", "8",
+                    "--teacher_dim", "8", "--student_dim", "4", "--batch_size", "32", "--epochs", "1",
+                    "--max_batches", "2", "--valid_repeats", "1", "--threads", "1")
+    assert "extrapolated" in out
+    row = re.search(r"^RotatE\s+25\s+(.*)$", out, re.M)  # the paper's 25 negatives
+    assert row, out
+    cells = row.group(1).split()
+    # no-DS neuralkg, ours, speedup, sample; stage1 neuralkg, ours, speedup, sample; stage1/no-DS; valid_s
+    assert len(cells) == 10 and cells[2].endswith("x") and cells[6].endswith("x"), cells
+    assert all(re.fullmatch(r"\d+\.\d\d", c) for i, c in enumerate(cells) if i not in (2, 6)), cells
+    for column in ("no-DS neuralkg", "no-DS ours", "stage1 neuralkg", "stage1 ours", "stage1/no-DS", "valid_s"):
+        assert column in out, column
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"epoch_s_max=\d+\.\d\d epoch_speedup_min=\d+\.\d stage1_over_nods_max=\d+\.\d\d", last), last

@@ -62,7 +62,7 @@ def fast_scores(model, batch):
 
     model.forward = no_forward  # an instance attribute: model(...) would now fail
     try:
-        return scores_and_grads(model, lambda: tuple(FastTrainScorer()(model, batch).__dict__.values()))
+        return scores_and_grads(model, lambda: (lambda s: (s.pos, s.neg))(FastTrainScorer()(model, batch)))
     finally:
         del model.forward
 
@@ -171,3 +171,14 @@ def test_rejects_malformed_negatives(name):
         scorer.score_batch(batch["positive_sample"], batch["negative_sample"][:3], "tail-batch")
     with pytest.raises(ValueError):
         scorer.score_batch(batch["positive_sample"], batch["negative_sample"], "single")
+
+
+def test_build_optimizer_fuses_adam_only_where_supported():
+    from neuralkg_distil.optim import build_optimizer
+
+    model = make_model("TransE", dtype=torch.float32)
+    adam = build_optimizer(torch.optim.Adam, model.parameters(), 1e-3)
+    assert adam.param_groups[0]["fused"] is True
+    assert not build_optimizer(torch.optim.Adam, model.parameters(), 1e-3, fused=False).param_groups[0].get("fused")
+    rmsprop = build_optimizer(torch.optim.RMSprop, model.parameters(), 1e-3)
+    assert isinstance(rmsprop, torch.optim.RMSprop) and not rmsprop.param_groups[0].get("fused")

@@ -162,19 +162,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     teacher_dim=args.teacher_dim, student_dim=args.student_dim, num_neg=num_neg, batch_size=args.batch_size,
                     epochs=args.epochs, max_batches=args.max_batches, threads=args.threads, seed=args.seed,
                 )
-                row[f"{setting} {path}"] = round(result["epoch_s"], 2)
+                row[f"{setting} {path}"] = result["epoch_s"]
                 if path == "ours":
-                    row[f"{setting} sample"] = round(result["sample_s"], 2)
+                    row[f"{setting} sample"] = result["sample_s"]
                 print(f"  {name} {setting} {path}: {result['epoch_s']:.2f} s/epoch "
                       f"({result['batches']}/{result['of']} batches timed, sampling {result['sample_s']:.2f} s)", flush=True)
         if args.valid_repeats > 0:
-            row["valid_s"] = round(isolated(valid_path, model_name=name, data_path=args.data_path, dim=args.dim,
-                                            repeats=args.valid_repeats, threads=args.threads, seed=args.seed)["valid_s"], 2)
+            row["valid_s"] = isolated(valid_path, model_name=name, data_path=args.data_path, dim=args.dim,
+                                      repeats=args.valid_repeats, threads=args.threads, seed=args.seed)["valid_s"]
         for setting in SETTINGS:
             if f"{setting} neuralkg" in row and f"{setting} ours" in row:
                 row[f"{setting} speedup"] = f"{row[f'{setting} neuralkg'] / row[f'{setting} ours']:.1f}x"
         if "stage1 ours" in row and "no-DS ours" in row:
-            row["stage1/no-DS"] = round(row["stage1 ours"] / row["no-DS ours"], 2)
+            row["stage1/no-DS"] = row["stage1 ours"] / row["no-DS ours"]
         rows.append(row)
 
     columns = ["model", "neg"]
