@@ -329,7 +329,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
             return synth_main(argv[1:])
         import neuralkg_distil  # noqa: F401  (registers our classes before the flags are resolved)
+        from neuralkg_distil.runtime import keep_freed_memory
 
+        keep_freed_memory()
         train(parse_args(argv))
         return 0
     except DistilError as exc:

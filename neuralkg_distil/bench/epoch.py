@@ -47,7 +47,11 @@ def epoch_path(
     from neuralkg_distil.models import ModelSpec, build_model
     from neuralkg_distil.optim import build_optimizer
     from neuralkg_distil.sampling import TorchUniSampler
+    from neuralkg_distil.runtime import keep_freed_memory
     from neuralkg_distil.stages import FrozenTeacher
+
+    if path == "ours":
+        keep_freed_memory()
     from neuralkg_distil.training_scores import FastTrainScorer, NeuralKGTrainScorer
 
     if threads:
@@ -112,8 +116,10 @@ def valid_path(model_name: str, data_path: str, dim: int, repeats: int, threads:
     import neuralkg_distil  # noqa: F401
     from neuralkg_distil.evaluation import RankingEvaluator
     from neuralkg_distil.models import ModelSpec, build_model
+    from neuralkg_distil.runtime import keep_freed_memory
     from neuralkg_distil.sampling import TorchUniSampler
 
+    keep_freed_memory()
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)

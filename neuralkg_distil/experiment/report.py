@@ -250,18 +250,22 @@ def plot(rows: Sequence[Dict[str, Any]], folder: Path) -> List[Path]:
         ax.set_xlabel("student dimension")
         ax.set_ylabel("test MRR")
         ax.set_title(f"{model} on {dataset}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = folder / f"{dataset}_{model}_T{tdim}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
+        written.append(_finish_plot(plt, fig, ax, folder / f"{dataset}_{model}_T{tdim}.png"))
     return written
 
 
 Curve = List[Tuple[int, float]]
+
+
+def _finish_plot(plt: Any, fig: Any, ax: Any, path: Path) -> Path:
+    """Grid, legend and layout of one figure, saved to ``path`` and closed."""
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def method_curves(exp: Experiment, dataset: str, model: str, tdim: int, sdim: int) -> Dict[str, Curve]:
@@ -315,14 +319,7 @@ def curve_plots(exp: Experiment, folder: Path) -> List[Path]:
         ax.set_xlabel("epoch")
         ax.set_ylabel("valid MRR")
         ax.set_title(f"{model} on {dataset}, teacher {tdim} -> student {sdim}", fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = folder / f"{dataset}_{model}_T{tdim}_S{sdim}_curves.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
+        written.append(_finish_plot(plt, fig, ax, folder / f"{dataset}_{model}_T{tdim}_S{sdim}_curves.png"))
     return written
 
 

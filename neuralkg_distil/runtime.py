@@ -1,0 +1,32 @@
+"""Process-wide settings that make training on the CPU faster without changing any result."""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the system.
+
+    Every training step frees and re-allocates tensors of tens of MB (an entity table's gradient,
+    a batch of score rows); by default glibc hands that memory back (``brk``/``munmap``) and the
+    next step pays page faults to get it again. On the 2-core CPU this was most of the time spent in
+    the kernel: a WN18RR validation of ComplEx-64 took 6.3 s before and 3.1 s after. Only the
+    allocator's bookkeeping changes, so results are identical. Returns whether it applied (glibc
+    only; a no-op elsewhere).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    ok = mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024)  # glibc's maximum: blocks below it come from the heap
+    ok &= mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
+    ok &= mallopt(_M_TOP_PAD, 256 * 1024 * 1024)
+    return bool(ok)
