@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = setup_parser()
     parser.prog = "neuralkg-distil"
     parser.description = "Distil a large knowledge-graph embedding into a small one (NeuralKG plugin)."
-    parser.epilog = "Sub-commands: demo, experiment, fetch-data, generate-graph (each with --help)."
+    parser.epilog = "Sub-commands: demo, experiment, fetch-data, generate-graph, export, predict, evaluate (each with --help)."
     return add_distillation_args(parser)
 
 
@@ -209,7 +209,8 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         model = build_model(spec, margs)
         lit = litmodel_class(model, model_args(spec, margs))
         specs = {"model": spec}
-        config = {"kind": "pretrain", "models": {"model": spec.to_dict()}, "dataset_checksum": checksum}
+        config = {"kind": "pretrain", "models": {"model": spec.to_dict()}, "dataset_checksum": checksum,
+                  "data_path": os.path.abspath(args.data_path)}
 
     roles = tuple(f"{role}." for role in specs)
     if resume_checkpoint is not None:
@@ -324,6 +325,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from neuralkg_distil.data.fetch import main as fetch_main
 
             return fetch_main(argv[1:])
+        if argv and argv[0] in ("export", "predict", "evaluate"):
+            from neuralkg_distil.serving import main as serving_main
+
+            return serving_main(argv)
         if argv and argv[0] == "generate-graph":
             from neuralkg_distil.data.synthetic import main as synth_main
 

@@ -15,9 +15,9 @@ from typing import Any, Sequence
 import torch
 from torch import LongTensor, Tensor, nn
 
-from neuralkg_distil.scoring import Scorer, scorer_for
+from neuralkg_distil.scoring import GetScoreScorer, Scorer, _BaseScorer, scorer_for
 
-__all__ = ["FilterIndex", "RankingEvaluator"]
+__all__ = ["FilterIndex", "RankingEvaluator", "stream_queries"]
 
 _TIES = ("realistic", "pessimistic", "optimistic")
 
@@ -131,11 +131,12 @@ class FilterIndex:
 def _filtered_ranks(
     scores: Tensor, target: Tensor, known: tuple[Tensor, Tensor], ties: str
 ) -> Tensor:
-    """Float filtered ranks of ``target[b]`` in row ``b`` of ``scores`` (modified in place).
+    """Float filtered ranks of ``target[b]`` in row ``b`` of a full score matrix (modified in place).
 
-    Known true entities other than the target are set to NaN, which compares
-    False both ways, so they never count as better; model NaNs behave the
-    same.  A NaN target score gets the worst rank, ``num_ent``.
+    The reference the streaming path (:func:`stream_queries`) is tested against. Known true
+    entities other than the target are set to NaN, which compares False both ways, so they
+    never count as better; model NaNs behave the same.  A NaN target score gets the worst rank,
+    ``num_ent``.
     """
     rows = torch.arange(scores.shape[0], device=scores.device)
     target_score = scores[rows, target].clone()
@@ -155,13 +156,175 @@ def _filtered_ranks(
             torch.sum(block > col, dim=1, dtype=torch.int32, out=better[i : i + step])
         if need_at_least:
             torch.sum(block >= col, dim=1, dtype=torch.int32, out=at_least[i : i + step])
+    return _ranks_from_counts(better, at_least - 1, target_score, ties, scores.shape[1])
+
+
+def _ranks_from_counts(better: Tensor, at_least_others: Tensor, target_score: Tensor, ties: str, num_ent: int) -> Tensor:
+    """Ranks from #(others > target) and #(others >= target) (the target itself not counted)."""
     if ties == "optimistic":
         ranks = 1.0 + better.to(torch.float64)
     elif ties == "pessimistic":
-        ranks = at_least.to(torch.float64)
+        ranks = 1.0 + at_least_others.to(torch.float64)
     else:
-        ranks = (1.0 + better.to(torch.float64) + at_least.to(torch.float64)) / 2
-    return torch.where(torch.isnan(target_score), float(scores.shape[1]), ranks).float()
+        ranks = (2.0 + better.to(torch.float64) + at_least_others.to(torch.float64)) / 2
+    return torch.where(torch.isnan(target_score), float(num_ent), ranks).float()
+
+
+# Scores (rows x entity columns) per block of the streaming path: on the CPU a block that stays
+# in the last-level cache; accelerators prefer fewer, larger kernels.
+_BLOCK_ELEMENTS = {"cpu": 1 << 18}
+_BLOCK_ELEMENTS_DEFAULT = 1 << 26
+
+
+def _blockwise(scorer: Any) -> bool:
+    """Whether ``scorer`` scores a subset of candidates itself (``entities=``)."""
+    return isinstance(scorer, _BaseScorer) and not isinstance(scorer, GetScoreScorer)
+
+
+class _Rows:
+    """Score blocks of one batch of queries: ``(anchor, relation, ?)`` tails or ``(?, relation, anchor)`` heads."""
+
+    def __init__(self, scorer: Any, tails: bool, anchor: Tensor, rel: Tensor) -> None:
+        self.scorer, self.tails, self.anchor, self.rel = scorer, tails, anchor, rel
+        self.blockwise = _blockwise(scorer)
+        self.full: Tensor | None = None
+
+    def __call__(self, entities: slice | Tensor) -> Tensor:
+        if self.blockwise:
+            if self.tails:
+                return self.scorer.score_tails(self.anchor, self.rel, entities=entities)
+            return self.scorer.score_heads(self.rel, self.anchor, entities=entities)
+        if self.full is None:  # a scorer without entity blocks: its full rows, streamed over
+            self.full = (self.scorer.score_tails(self.anchor, self.rel) if self.tails
+                         else self.scorer.score_heads(self.rel, self.anchor))
+        return self.full[:, entities]
+
+    def target_scores(self, targets: Tensor) -> Tensor:
+        """The score of ``(query b, entity targets[b])`` for every b, as the blocks compute it."""
+        if not self.blockwise:
+            rows = torch.arange(targets.shape[0], device=targets.device)
+            return self(slice(None))[rows, targets].clone()
+        parts, step = [], 1024
+        for i in range(0, targets.shape[0], step):  # diagonals of B x B blocks: the same kernel as the blocks
+            sub = _Rows(self.scorer, self.tails, self.anchor[i : i + step], self.rel[i : i + step])
+            parts.append(sub(targets[i : i + step]).diagonal().clone())
+        return torch.cat(parts) if parts else torch.empty(0, device=targets.device)
+
+
+def _bucket(rows: Tensor, cols: Tensor, bounds: Tensor) -> tuple[Tensor, Tensor, list[int]]:
+    """``(rows, cols)`` pairs sorted by column, and where each column block starts among them."""
+    order = torch.argsort(cols)
+    rows, cols = rows[order], cols[order]
+    return rows, cols, torch.searchsorted(cols, bounds).tolist()
+
+
+def stream_queries(
+    scorer: Any,
+    tails: bool,
+    anchor: Tensor,
+    rel: Tensor,
+    num_ent: int,
+    *,
+    k: int = 0,
+    targets: Tensor | None = None,
+    known: tuple[Tensor, Tensor] | None = None,
+    ties: str = "realistic",
+    block_elements: int | None = None,
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """Top-``k`` candidates and the filtered rank of ``targets`` for a batch of queries, by entity blocks.
+
+    No ``B x num_ent`` row is ever stored (for scorers that score entity blocks, i.e. every fast
+    scorer): each block of candidates is scored, the known true pairs ``known`` (other than
+    the target) are masked, the running top-``k`` is merged with the block's entries above the
+    current ``k``-th score, and ``#(score > target)`` / ``#(score >= target)`` are counted.
+    Returns ``(values, ids, ranks)``: ``(B, k)`` scores and entity ids, best first (masked or
+    NaN candidates never enter; fewer than ``k`` candidates leave ``-inf`` / ``-1``), and float
+    ranks with the tie policy of :class:`RankingEvaluator` (None where not asked for).
+    Device-agnostic: everything stays on the scorer's device.
+    """
+    query = _Rows(scorer, tails, anchor, rel)
+    device = anchor.device
+    batch = anchor.shape[0]
+    budget = block_elements or _BLOCK_ELEMENTS.get(device.type, _BLOCK_ELEMENTS_DEFAULT)
+    width = max(1, min(num_ent, budget // max(1, batch)))
+    starts = list(range(0, num_ent, width))
+    bounds = torch.tensor(starts + [num_ent], dtype=torch.long, device=device)
+
+    target_score = None
+    if targets is not None:
+        target_score = query.target_scores(targets)
+        column = target_score.unsqueeze(1)
+        better = torch.zeros(batch, dtype=torch.int32, device=device)
+        at_least = torch.zeros_like(better)
+        need_better, need_at_least = ties != "pessimistic", ties != "optimistic"
+        t_rows, t_cols, t_at = _bucket(torch.arange(batch, device=device), targets, bounds)
+    if known is not None:
+        k_rows, k_cols = known
+        if targets is not None:  # the target always stays a candidate
+            keep = k_cols != targets[k_rows]
+            k_rows, k_cols = k_rows[keep], k_cols[keep]
+        k_rows, k_cols, k_at = _bucket(k_rows, k_cols, bounds)
+
+    kk = min(int(k), num_ent)
+    values = ids = None
+    if kk:
+        values = torch.full((batch, kk), float("-inf"), device=device)
+        ids = torch.full((batch, kk), -1, dtype=torch.long, device=device)
+        filled = 0  # candidates seen so far (while fewer than kk, every block is merged whole)
+
+    for b, lo in enumerate(starts):
+        hi = min(lo + width, num_ent)
+        block = query(slice(lo, hi))
+        if known is not None and k_at[b + 1] > k_at[b]:
+            block[k_rows[k_at[b] : k_at[b + 1]], k_cols[k_at[b] : k_at[b + 1]] - lo] = float("nan")
+        if kk:
+            if filled < kk:
+                cand = torch.cat([values, torch.nan_to_num(block, nan=float("-inf"))], dim=1)
+                cand_ids = torch.cat([ids, torch.arange(lo, hi, device=device).expand(batch, -1)], dim=1)
+                values, pick = cand.topk(kk, dim=1)
+                ids = cand_ids.gather(1, pick)
+                filled += hi - lo
+            else:
+                # Rows whose block maximum beats their k-th best (a NaN maximum counts as a hit:
+                # amax propagates NaN); only their entries are compared, only the winners merged.
+                rows = torch.nonzero(~(block.amax(dim=1) <= values[:, -1]), as_tuple=True)[0]
+                if rows.numel():
+                    sub = block if rows.numel() == batch else block[rows]  # no copy when every row hits
+                    hit_rows, hit_cols = torch.nonzero(sub > values[rows, -1:], as_tuple=True)  # NaN never passes
+                    if hit_rows.numel():
+                        values, ids = _merge(values, ids, sub, hit_rows, hit_cols, lo, kk, rows)
+        if targets is not None:
+            if t_at[b + 1] > t_at[b]:  # the target is not compared with itself
+                block[t_rows[t_at[b] : t_at[b + 1]], t_cols[t_at[b] : t_at[b + 1]] - lo] = float("nan")
+            if need_better:
+                better += torch.sum(block > column, dim=1, dtype=torch.int32)
+            if need_at_least:
+                at_least += torch.sum(block >= column, dim=1, dtype=torch.int32)
+        del block
+    ranks = None
+    if targets is not None:
+        ranks = _ranks_from_counts(better, at_least, target_score, ties, num_ent)
+    return values, ids, ranks
+
+
+def _merge(values: Tensor, ids: Tensor, block: Tensor, hit_rows: Tensor, hit_cols: Tensor, lo: int, k: int,
+           row_map: Tensor) -> tuple[Tensor, Tensor]:
+    """Merge the entries ``(hit_rows, hit_cols)`` (row-major order) of ``block``, whose row ``i`` is query
+    ``row_map[i]``, into the running top-k."""
+    local, counts = torch.unique_consecutive(hit_rows, return_counts=True)
+    rows = row_map[local]
+    width = int(counts.max())
+    slot = torch.repeat_interleave(torch.arange(rows.numel(), device=rows.device), counts)
+    pos = torch.arange(hit_rows.numel(), device=rows.device) - (torch.cumsum(counts, 0) - counts)[slot]
+    pad_v = torch.full((rows.numel(), width), float("-inf"), dtype=values.dtype, device=values.device)
+    pad_i = torch.full((rows.numel(), width), -1, dtype=torch.long, device=values.device)
+    pad_v[slot, pos] = block[hit_rows, hit_cols]
+    pad_i[slot, pos] = hit_cols + lo
+    cand = torch.cat([values[rows], pad_v], dim=1)
+    top, pick = cand.topk(k, dim=1)
+    values[rows] = top
+    ids[rows] = torch.cat([ids[rows], pad_i], dim=1).gather(1, pick)
+    return values, ids
 
 
 class RankingEvaluator:
@@ -188,6 +351,7 @@ class RankingEvaluator:
         hits: Sequence[int] = (1, 3, 10),
         batch_size: int = 256,
         ties: str = "realistic",
+        streaming: bool = True,
     ) -> None:
         if ties not in _TIES:
             raise ValueError(f"ties must be one of {', '.join(_TIES)}; got {ties!r}")
@@ -199,6 +363,9 @@ class RankingEvaluator:
         self.hits = tuple(int(k) for k in hits)
         self.batch_size = int(batch_size)
         self.ties = ties
+        # True: score entity blocks and keep counts only (never a B x num_ent row);
+        # False: the full-row reference path (score matrices of the scorer modified in place).
+        self.streaming = bool(streaming)
 
     @classmethod
     def for_sampler(cls, sampler: Any, **kwargs: Any) -> "RankingEvaluator":
@@ -248,9 +415,16 @@ class RankingEvaluator:
 
             starts = tqdm(starts, desc="ranking", unit="batch")
         tail_ranks, head_ranks = [], []
+        num_ent = index.num_ent
         with torch.no_grad():
             for start in starts:
                 h, r, t = triples[start : start + self.batch_size].unbind(1)
+                if self.streaming:
+                    _, _, ranks = stream_queries(scorer, True, h, r, num_ent, targets=t, known=index.tails_of(h, r), ties=self.ties)
+                    tail_ranks.append(ranks.cpu())
+                    _, _, ranks = stream_queries(scorer, False, t, r, num_ent, targets=h, known=index.heads_of(r, t), ties=self.ties)
+                    head_ranks.append(ranks.cpu())
+                    continue
                 scores = scorer.score_tails(h, r)
                 tail_ranks.append(_filtered_ranks(scores, t, index.tails_of(h, r), self.ties).cpu())
                 del scores  # free one B x num_ent matrix before building the next

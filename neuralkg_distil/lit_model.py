@@ -162,4 +162,12 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
             "models": {"model": self.student_spec.to_dict(), "teacher": self.teacher_spec.to_dict()},
             "loss": {"name": type(self.loss).__name__, "weighting": self.loss.weighting_kind, "family": self.loss.family},
             "dataset_checksum": self.dataset_checksum,
+            # where the dictionaries (and the triples for filtering) are, for neuralkg_distil.load
+            "data_path": _absolute(getattr(self.args, "data_path", None)),
         }
+
+
+def _absolute(path: Optional[str]) -> Optional[str]:
+    import os
+
+    return os.path.abspath(path) if path else None

@@ -76,6 +76,11 @@ class Scorer(Protocol):
         ...
 
 
+# The fast scorers below also take ``entities=`` (a slice or a LongTensor of entity ids) and then
+# score only those candidates: ``(B, len(entities))``. Streaming top-k / ranking
+# (:mod:`neuralkg_distil.evaluation`) uses it to score cache-sized entity blocks.
+
+
 def _first_parameter(model: nn.Module) -> Tensor:
     try:
         return next(model.parameters())
@@ -104,6 +109,14 @@ class _BaseScorer:
 
     def _ids(self, ids: Tensor) -> Tensor:
         return torch.as_tensor(ids, dtype=torch.long, device=self.device).reshape(-1)
+
+    def _candidates(self, table: Tensor, entities: "slice | Tensor | None") -> Tensor:
+        """Rows of an entity table for the candidates: all, a slice (a view), or gathered ids."""
+        if entities is None:
+            return table
+        if isinstance(entities, slice):
+            return table[entities]
+        return table[self._ids(entities)]
 
     def _entity_chunk(self, rows: int, width: int) -> int:
         if self.chunk_size is not None:
@@ -188,17 +201,22 @@ class GetScoreScorer(_BaseScorer):
         # contiguous (B, num_ent) tensor as the protocol promises.
         return scores.reshape(triples.shape[0], -1).clone()
 
-    def score_tails(self, h: LongTensor, r: LongTensor) -> Tensor:
-        """NeuralKG ``get_score(..., "tail_predict")`` on ``(h, r, 0)``."""
+    def _select(self, scores: Tensor, entities: "slice | Tensor | None") -> Tensor:
+        if entities is None:
+            return scores
+        return scores[:, entities if isinstance(entities, slice) else self._ids(entities)].clone()
+
+    def score_tails(self, h: LongTensor, r: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
+        """NeuralKG ``get_score(..., "tail_predict")`` on ``(h, r, 0)`` (all rows, then the candidates)."""
         h, r = self._ids(h), self._ids(r)
         triples = torch.stack([h, r, torch.zeros_like(h)], dim=1)
-        return self._call(triples, "tail_predict")
+        return self._select(self._call(triples, "tail_predict"), entities)
 
-    def score_heads(self, r: LongTensor, t: LongTensor) -> Tensor:
-        """NeuralKG ``get_score(..., "head_predict")`` on ``(0, r, t)``."""
+    def score_heads(self, r: LongTensor, t: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
+        """NeuralKG ``get_score(..., "head_predict")`` on ``(0, r, t)`` (all rows, then the candidates)."""
         r, t = self._ids(r), self._ids(t)
         triples = torch.stack([torch.zeros_like(t), r, t], dim=1)
-        return self._call(triples, "head_predict")
+        return self._select(self._call(triples, "head_predict"), entities)
 
 
 class TransEScorer(_BaseScorer):
@@ -213,19 +231,19 @@ class TransEScorer(_BaseScorer):
             dim=1,
         )
 
-    def score_tails(self, h: LongTensor, r: LongTensor) -> Tensor:
-        """Scores of ``(h_b, r_b, e)`` for all ``e``."""
+    def score_tails(self, h: LongTensor, r: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
+        """Scores of ``(h_b, r_b, e)`` for all ``e`` (or the ``entities`` given)."""
         h, r = self._ids(h), self._ids(r)
         m = self.model
         queries = m.ent_emb.weight[h] + m.rel_emb.weight[r]
-        return self._margin_minus(self._dist(queries, m.ent_emb.weight))
+        return self._margin_minus(self._dist(queries, self._candidates(m.ent_emb.weight, entities)))
 
-    def score_heads(self, r: LongTensor, t: LongTensor) -> Tensor:
+    def score_heads(self, r: LongTensor, t: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
         """Scores of ``(e, r_b, t_b)`` for all ``e``: ``|e + r - t| = |e - (t - r)|``."""
         r, t = self._ids(r), self._ids(t)
         m = self.model
         queries = m.ent_emb.weight[t] - m.rel_emb.weight[r]
-        return self._margin_minus(self._dist(queries, m.ent_emb.weight))
+        return self._margin_minus(self._dist(queries, self._candidates(m.ent_emb.weight, entities)))
 
     def _train_scores(self, h, r, t, negatives, head, layout):
         m = self.model
@@ -282,9 +300,9 @@ class TransHScorer(TransEScorer):
         d = self.model.rel_emb.weight[r]
         return F.normalize(d, 2, -1) if self.model.norm_flag else d
 
-    def _score(self, anchor: Tensor, r: Tensor, tail_side: bool) -> Tensor:
+    def _score(self, anchor: Tensor, r: Tensor, tail_side: bool, entities: "slice | Tensor | None" = None) -> Tensor:
         m = self.model
-        table = m.ent_emb.weight
+        table = self._candidates(m.ent_emb.weight, entities)
         w = self._normal(r)
         anchor_p = self._project(m.ent_emb.weight[anchor], w)
         d = self._translation(r)
@@ -298,13 +316,13 @@ class TransHScorer(TransEScorer):
             out[rows] = self._dist(queries[rows], projected)
         return self._margin_minus(out)
 
-    def score_tails(self, h: LongTensor, r: LongTensor) -> Tensor:
-        """Scores of ``(h_b, r_b, e)`` for all ``e``."""
-        return self._score(self._ids(h), self._ids(r), tail_side=True)
+    def score_tails(self, h: LongTensor, r: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
+        """Scores of ``(h_b, r_b, e)`` for all ``e`` (or the ``entities`` given)."""
+        return self._score(self._ids(h), self._ids(r), True, entities)
 
-    def score_heads(self, r: LongTensor, t: LongTensor) -> Tensor:
-        """Scores of ``(e, r_b, t_b)`` for all ``e``."""
-        return self._score(self._ids(t), self._ids(r), tail_side=False)
+    def score_heads(self, r: LongTensor, t: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
+        """Scores of ``(e, r_b, t_b)`` for all ``e`` (or the ``entities`` given)."""
+        return self._score(self._ids(t), self._ids(r), False, entities)
 
 
 class RotatEScorer(_BaseScorer):
@@ -319,8 +337,8 @@ class RotatEScorer(_BaseScorer):
         phase = self.model.rel_emb.weight[r] / (self.model.embedding_range.item() / _PI)
         return torch.cos(phase), torch.sin(phase)
 
-    def _dist(self, q_re: Tensor, q_im: Tensor) -> Tensor:
-        e_re, e_im = torch.chunk(self.model.ent_emb.weight, 2, dim=-1)
+    def _dist(self, q_re: Tensor, q_im: Tensor, entities: "slice | Tensor | None" = None) -> Tensor:
+        e_re, e_im = torch.chunk(self._candidates(self.model.ent_emb.weight, entities), 2, dim=-1)
         rows, dim = q_re.shape
         step = self._entity_chunk(rows, dim)
         out = torch.empty(rows, e_re.shape[0], dtype=q_re.dtype, device=q_re.device)
@@ -338,24 +356,24 @@ class RotatEScorer(_BaseScorer):
                 out[:, i : i + step] = torch.sqrt(d_re * d_re + d_im * d_im).sum(dim=-1)
         return out
 
-    def score_tails(self, h: LongTensor, r: LongTensor) -> Tensor:
-        """Scores of ``(h_b, r_b, e)`` for all ``e``."""
+    def score_tails(self, h: LongTensor, r: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
+        """Scores of ``(h_b, r_b, e)`` for all ``e`` (or the ``entities`` given)."""
         h, r = self._ids(h), self._ids(r)
         h_re, h_im = torch.chunk(self.model.ent_emb.weight[h], 2, dim=-1)
         cos, sin = self._rotation(r)
         q_re = h_re * cos - h_im * sin
         q_im = h_re * sin + h_im * cos
-        return self._margin_minus(self._dist(q_re, q_im))
+        return self._margin_minus(self._dist(q_re, q_im, entities))
 
-    def score_heads(self, r: LongTensor, t: LongTensor) -> Tensor:
-        """Scores of ``(e, r_b, t_b)`` for all ``e``."""
+    def score_heads(self, r: LongTensor, t: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
+        """Scores of ``(e, r_b, t_b)`` for all ``e`` (or the ``entities`` given)."""
         r, t = self._ids(r), self._ids(t)
         t_re, t_im = torch.chunk(self.model.ent_emb.weight[t], 2, dim=-1)
         cos, sin = self._rotation(r)
         # conj(r) * t
         q_re = t_re * cos + t_im * sin
         q_im = t_im * cos - t_re * sin
-        return self._margin_minus(self._dist(q_re, q_im))
+        return self._margin_minus(self._dist(q_re, q_im, entities))
 
     def _train_scores(self, h, r, t, negatives, head, layout):
         m = self.model
@@ -398,22 +416,22 @@ class _BilinearScorer(_BaseScorer):
     def _table(self, name: str) -> Tensor:
         return getattr(self.model, name).weight
 
-    def _all_entities(self, terms: list[tuple[Tensor, str]]) -> Tensor:
+    def _all_entities(self, terms: list[tuple[Tensor, str]], entities: "slice | Tensor | None" = None) -> Tensor:
         (q, name), *rest = terms
-        scores = q @ self._table(name).T  # not sum(...): 0 + matrix would copy the matrix
+        scores = q @ self._candidates(self._table(name), entities).T  # not sum(...): 0 + matrix would copy it
         for q, name in rest:
-            scores = scores + q @ self._table(name).T
+            scores = scores + q @ self._candidates(self._table(name), entities).T
         return self._finish(scores)
 
-    def score_tails(self, h: LongTensor, r: LongTensor) -> Tensor:
-        """Scores of ``(h_b, r_b, e)`` for all ``e``."""
+    def score_tails(self, h: LongTensor, r: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
+        """Scores of ``(h_b, r_b, e)`` for all ``e`` (or the ``entities`` given)."""
         h, r = self._ids(h), self._ids(r)
-        return self._all_entities(self._tail_terms(lambda n: self._table(n)[h], lambda n: self._table(n)[r]))
+        return self._all_entities(self._tail_terms(lambda n: self._table(n)[h], lambda n: self._table(n)[r]), entities)
 
-    def score_heads(self, r: LongTensor, t: LongTensor) -> Tensor:
-        """Scores of ``(e, r_b, t_b)`` for all ``e``."""
+    def score_heads(self, r: LongTensor, t: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
+        """Scores of ``(e, r_b, t_b)`` for all ``e`` (or the ``entities`` given)."""
         r, t = self._ids(r), self._ids(t)
-        return self._all_entities(self._head_terms(lambda n: self._table(n)[t], lambda n: self._table(n)[r]))
+        return self._all_entities(self._head_terms(lambda n: self._table(n)[t], lambda n: self._table(n)[r]), entities)
 
     def _train_scores(self, h, r, t, negatives, head, layout):
         # One lookup of (h, t, candidates) per entity table.

@@ -29,9 +29,13 @@ def test_speed_bench_prints_tables_and_summary(small_graph):
 
 
 def test_inference_bench_table(small_graph):
-    out = run_bench("inference", "--data_path", str(small_graph), "--dims", "16", "4", "--repeats", "1", "--device", "cpu")
+    out = run_bench("inference", "--data_path", str(small_graph), "--dims", "16", "4", "--repeats", "1", "--device", "cpu",
+                    "--models", "TransE", "RotatE", "--max_triples", "50")
     assert re.search(r"^teacher\s+16\s", out, re.M) and re.search(r"^student\s+4\s", out, re.M)
-    assert "compression" in out and "speedup" in out
+    assert "compression" in out and "speedup" in out and "SHORTENED RUN" in out and "randomly initialised" in out
+    for model in ("TransE", "RotatE"):
+        assert re.search(rf"^teacher\s+64\s+{model}\s", out, re.M) and re.search(rf"^student\s+8\s+{model}\s", out, re.M)
+    assert re.fullmatch(r"speedup_over_ratio_min=\d+\.\d\d", out.strip().splitlines()[-1])
 
 
 def test_epoch_bench_table_and_summary(small_graph):
