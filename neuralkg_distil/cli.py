@@ -25,6 +25,10 @@ log = logging.getLogger("neuralkg_distil")
 def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The flags neuralkg-distil adds to NeuralKG's parser."""
     group = parser.add_argument_group("Distillation Args")
+    # NeuralKG's -adv can only switch self-adversarial sampling off; a recipe may switch it off too,
+    # so the command line needs a way back on (same dest; no default of its own).
+    group.add_argument("--self_adversarial", dest="negative_adversarial_sampling", default=argparse.SUPPRESS,
+                       action=argparse.BooleanOptionalAction, help="Self-adversarial weighting of the negatives on (--self_adversarial) or off (--no-self_adversarial, the same as NeuralKG's -adv).")
     group.add_argument("--preset", default=None, type=str, help="Training recipe from neuralkg_distil/presets/recipes.yaml: auto (from --data_path's folder and --model_name), <dataset>/<model>[/<variant>], or none; flags given on the command line win.")
     group.add_argument("--teacher_ckpt", default=None, type=str, help="Pretrained teacher checkpoint (NeuralKG or ours).")
     group.add_argument("--teacher_dim", default=None, type=int, help="Teacher dimension; inferred from the checkpoint, checked if given.")
@@ -40,7 +44,7 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--soft_distance", default="smoothl1", choices=("smoothl1", "bce"), help="DualDE_Loss's soft distance: SmoothL1 between sigmoids (the paper's) or BCE against the label model's sigmoid (same minimum, stronger gradient).")
     group.add_argument("--structure_weight", default=0.0, type=float, help="Weight of DualDE's structure soft label (angle and length ratio); 0 disables it.")
     group.add_argument("--distil_family", default="auto", choices=("auto", "margin", "ce"), help="DistilE's loss family (margin or ce); auto picks it from the model. (Not --loss_family: NeuralKG scripts abbreviate --loss_name as --loss.)")
-    group.add_argument("--distil_adversarial", default=False, action="store_true", help="DistilE_Loss, cross-entropy family: weigh the negatives' terms by the self-adversarial softmax (the hard term of NeuralKG's Adv_Loss) instead of uniformly.")
+    group.add_argument("--distil_adversarial", default=False, action=argparse.BooleanOptionalAction, help="DistilE_Loss, cross-entropy family: weigh the negatives' terms by the self-adversarial softmax (the hard term of NeuralKG's Adv_Loss) instead of uniformly.")
     group.add_argument("--rank_margin", default=1.0, type=float, help="gamma of the margin ranking loss (margin family).")
     group.add_argument("--lr_ref_dim", default=0, type=int, help="Scale each model's learning rate by (D / its dim) ** --lr_dim_power, so --lr is the rate of a D-dim model (NeuralKG's init range shrinks as 1 / dim); 0 = one rate for all.")
     group.add_argument("--lr_dim_power", default=1.0, type=float, help="Power of the --lr_ref_dim rule: 1 for distance models (TransE, TransH, RotatE), 0.5 for bilinear ones (ComplEx, DistMult).")
@@ -69,9 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def phase_of(args: argparse.Namespace) -> str:
-    """pretrain, stage1 or stage2: what a run of these flags trains (before a preset is applied)."""
+    """pretrain, stage1 or stage2: what a run of these flags trains (before a preset is applied).
+
+    Stage 2 from a random student (the -S1 ablation) is a whole training, so it takes stage 1's
+    recipe, not stage 2's short fine-tuning one (as the experiment runner does).
+    """
     if getattr(args, "stage2", False) or getattr(args, "stage", 1) == 2:
-        return "stage2"
+        return "stage1" if getattr(args, "student_init", "stage1") == "random" else "stage2"
     if getattr(args, "teacher_ckpt", None) or args.litmodel_name in ("KGDistillLitModel", "distil_KGELitModel"):
         return "stage1"
     return "pretrain"
@@ -79,11 +87,14 @@ def phase_of(args: argparse.Namespace) -> str:
 
 def preset_defaults(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Dict[str, Any]:
     """The values of ``--preset`` for this run's phase, checked against the parser's flags."""
-    from neuralkg_distil.presets import known_dataset, preset_values, resolve_name
+    from neuralkg_distil.presets import known_dataset, known_model, preset_values, resolve_name
 
     dataset, model, variant = resolve_name(args.preset, args.data_path, args.model_name)
-    if args.preset == "auto" and not known_dataset(dataset):
-        warn(f"--preset auto: no recipe for dataset {dataset!r} (the folder of --data_path); using {model}'s defaults")
+    if not known_model(model):
+        warn(f"--preset {args.preset}: no recipe for model {model!r}; only the common values apply")
+    if not known_dataset(dataset):
+        where = " (the folder of --data_path)" if args.preset == "auto" else ""
+        warn(f"--preset {args.preset}: no recipe for dataset {dataset!r}{where}; using {model}'s values")
     values = {"model_name": model, **preset_values(dataset, model, phase_of(args), variant)}
     dests = {action.dest for action in parser._actions}  # noqa: SLF001 (argparse has no public index)
     unknown = sorted(set(values) - dests)
@@ -111,9 +122,10 @@ def preset_note(args: argparse.Namespace) -> Optional[str]:
     """One line saying which recipe a run uses (None without --preset)."""
     if getattr(args, "preset", None) in (None, "", "none"):
         return None
-    return (f"preset {args.preset} ({phase_of(args)}): lr {args.lr} (x (64/dim)^{args.lr_dim_power} with --lr_ref_dim "
-            f"{args.lr_ref_dim}), loss {args.loss_name}, {args.num_neg} negatives, batch {args.train_bs}, "
-            f"up to {args.max_epochs} epochs; flags on the command line win")
+    scaling = f" x ({args.lr_ref_dim}/dim)^{args.lr_dim_power}" if args.lr_ref_dim else ""
+    return (f"preset {args.preset} ({phase_of(args)}): lr {args.lr}{scaling}, loss {args.loss_name}, "
+            f"{args.num_neg} negatives, batch {args.train_bs}, up to {args.max_epochs} epochs; "
+            "flags on the command line win")
 
 
 def _build_trainer(args: argparse.Namespace, **kwargs: Any) -> Any:

@@ -15,13 +15,16 @@ from neuralkg_distil.reporting import METRIC_COLUMNS, table
 
 
 def _common(data: Path, run_root: Path, args: argparse.Namespace) -> List[str]:
-    return [
-        "--model_name", args.model, "--data_path", str(data), "--train_sampler_class", "TorchUniSampler",
-        "--train_bs", "256", "--eval_bs", "256", "--num_neg", "32", "--margin", "6",
-        "--num_workers", "0", "--check_per_epoch", "5", "--early_stop_patience", "4",
-        "--seed", str(args.seed), "--output_dir", str(run_root), "--overwrite", "--neg_chunk_size", str(args.neg_chunk_size),
-        "--enable_progress_bar", str(not args.quiet).lower(), "--enable_model_summary", "false",
+    """Flags of every training: the recipe ``<dataset>/<model>/demo`` plus the demo's own options."""
+    flags = [
+        "--preset", f"{data.name}/{args.model}/demo", "--model_name", args.model, "--data_path", str(data),
+        "--num_workers", "0", "--seed", str(args.seed), "--output_dir", str(run_root), "--overwrite",
+        "--neg_chunk_size", str(args.neg_chunk_size), "--enable_progress_bar", str(not args.quiet).lower(),
+        "--enable_model_summary", "false",
     ]
+    if args.regularization is not None:
+        flags += ["--regularization", str(args.regularization)]
+    return flags
 
 
 def run_demo(args: argparse.Namespace) -> Dict[str, Any]:
@@ -37,20 +40,18 @@ def run_demo(args: argparse.Namespace) -> Dict[str, Any]:
         generate_graph(data, seed=args.seed)
     runs = workdir / "runs"
     common = _common(data, runs, args)
-    pretrain = ["--litmodel_name", "PretrainLitModel", "--loss_name", "Adv_Loss", "--lr", "0.01", "--regularization", str(args.regularization)]
+    epochs = [] if args.epochs is None else ["--max_epochs", str(args.epochs)]
     started = time.time()
 
     def run(flags: List[str]) -> Dict[str, Any]:
         return train(parse_args(common + flags))
 
-    teacher = run(pretrain + ["--emb_dim", str(args.teacher_dim), "--max_epochs", str(args.epochs)])
-    direct = run(pretrain + ["--emb_dim", str(args.student_dim), "--max_epochs", str(args.epochs)])
-    distil = [
-        "--litmodel_name", "KGDistillLitModel", "--loss_name", args.loss, "--emb_dim", str(args.student_dim),
-        "--teacher_ckpt", teacher["checkpoint"], "--regularization", str(args.regularization),
-    ]
-    stage1 = run(distil + ["--lr", "0.01", "--max_epochs", str(args.epochs)])
-    stage2 = run(distil + ["--stage", "2", "--lr", "0.001", "--max_epochs", str(max(10, args.epochs // 4))])
+    teacher = run(["--emb_dim", str(args.teacher_dim), *epochs])
+    direct = run(["--emb_dim", str(args.student_dim), *epochs])
+    distil = ["--emb_dim", str(args.student_dim), "--teacher_ckpt", teacher["checkpoint"]]
+    distil += ["--loss_name", args.loss] if args.loss else []
+    stage1 = run(distil + epochs)
+    stage2 = run(distil + ["--stage", "2"] + ([] if args.epochs is None else ["--max_epochs", str(max(10, args.epochs // 4))]))
 
     rows = [
         {"model": "teacher", **_row(teacher["models"]["model"])},
@@ -76,9 +77,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--model", default="ComplEx", help="KGE model for teacher and student (default ComplEx)")
     parser.add_argument("--teacher_dim", type=int, default=64)
     parser.add_argument("--student_dim", type=int, default=8)
-    parser.add_argument("--loss", default="DualDE_Loss", choices=("DualDE_Loss", "DistilE_Loss"))
-    parser.add_argument("--epochs", type=int, default=60, help="epochs of pretraining and stage 1 (stage 2: a quarter)")
-    parser.add_argument("--regularization", type=float, default=1e-4, help="N3 weight of every model trained (default 1e-4)")
+    parser.add_argument("--loss", default=None, choices=("DualDE_Loss", "DistilE_Loss"), help="distillation loss (default: the demo recipe's, DualDE_Loss)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs of pretraining and stage 1, stage 2 a quarter (default: the demo recipe's, 60 and 15)")
+    parser.add_argument("--regularization", type=float, default=None, help="N3 weight of every model trained (default: the demo recipe's, 1e-4)")
     parser.add_argument("--neg_chunk_size", type=int, default=0, help="share negatives within chunks of N triples (0: per triple)")
     parser.add_argument("--seed", type=int, default=321)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -22,7 +22,7 @@ from neuralkg_distil.evaluation import RankingEvaluator
 from neuralkg_distil.guards import check_finite
 from neuralkg_distil.losses import DistillationLoss, DualDE_Loss, EntityPairs, Scores
 from neuralkg_distil.models import entity_vectors, n3_penalty
-from neuralkg_distil.optim import build_optimization, model_group
+from neuralkg_distil.optim import LR_FOLLOWS_FLAG, build_optimization, model_group
 from neuralkg_distil.ranking_hooks import RankCollector
 from neuralkg_distil.stage_models import StageModels, build_stage_models
 from neuralkg_distil.stages import policy_for_stage
@@ -132,8 +132,9 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
             groups.append(model_group(self.args, self.teacher, self.policy.trainable(self.teacher)))
         gates = [p for p in self.loss.parameters() if p.requires_grad]
         # The published gates learn with the models; calibrated gates fit the truth at their own rate.
-        gate_lr = float(self.args.lr) if self.loss.weighting_kind == "adaptive" else float(getattr(self.args, "gate_lr", 0.01))
-        groups.append({"params": gates, "lr": gate_lr})
+        published = self.loss.weighting_kind == "adaptive"
+        gate_lr = float(self.args.lr) if published else float(getattr(self.args, "gate_lr", 0.01))
+        groups.append({"params": gates, "lr": gate_lr, LR_FOLLOWS_FLAG: published})
         return build_optimization(self.args, groups)
 
     # --------------------------------------------------------------------------- evaluation

@@ -28,6 +28,9 @@ LR_DECAYS = ("halfway", "plateau", "none")
 # WN18RR one step cost ~20 ms, the fused one ~3 ms, with the same update up to float rounding.
 FUSABLE = ("Adam", "AdamW")  # fused SGD / Adagrad on the CPU differ or fail in some PyTorch builds
 MONITOR = "Eval|mrr"
+# Parameter-group key: the group's rate derives from --lr (a resumed run with a new --lr rescales it);
+# groups with their own rate (the calibrated gates' --gate_lr) set it False.
+LR_FOLLOWS_FLAG = "follows_lr_flag"
 
 
 def model_dim(model: nn.Module) -> Optional[int]:
@@ -49,7 +52,7 @@ def scaled_lr(args: argparse.Namespace, dim: Optional[int]) -> float:
 def model_group(args: argparse.Namespace, model: nn.Module, params: Optional[Iterable[nn.Parameter]] = None) -> Dict[str, Any]:
     """One optimizer parameter group for ``model`` at its dimension's learning rate."""
     chosen = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
-    return {"params": chosen, "lr": scaled_lr(args, model_dim(model))}
+    return {"params": chosen, "lr": scaled_lr(args, model_dim(model)), LR_FOLLOWS_FLAG: True}
 
 
 def build_optimization(args: argparse.Namespace, groups: Sequence[Dict[str, Any]]) -> Dict[str, Any]:

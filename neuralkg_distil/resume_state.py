@@ -74,16 +74,21 @@ def restore_rng_state(state: Dict[str, Any], sampler: Optional[object] = None) -
 
 
 def rescale_learning_rate(trainer: pl.Trainer, factor: float) -> None:
-    """Multiply every optimizer's learning rate, and the base its schedule decays from, by ``factor``."""
+    """Multiply the learning rate of every parameter group that derives from ``--lr`` (not the
+    calibrated gates' own ``--gate_lr``), and the base its schedule decays from, by ``factor``."""
+    from neuralkg_distil.optim import LR_FOLLOWS_FLAG
+
     for optimizer in trainer.optimizers:
-        for group in optimizer.param_groups:
-            group["lr"] *= factor
-            if "initial_lr" in group:
-                group["initial_lr"] *= factor
-    for config in trainer.lr_scheduler_configs:
-        scheduler = config.scheduler
-        if hasattr(scheduler, "base_lrs"):
-            scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
+        follows = [group.get(LR_FOLLOWS_FLAG, True) for group in optimizer.param_groups]
+        for group, rescale in zip(optimizer.param_groups, follows):
+            if rescale:
+                group["lr"] *= factor
+                if "initial_lr" in group:
+                    group["initial_lr"] *= factor
+        for config in trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if getattr(scheduler, "optimizer", None) is optimizer and hasattr(scheduler, "base_lrs"):
+                scheduler.base_lrs = [lr * factor if rescale else lr for lr, rescale in zip(scheduler.base_lrs, follows)]
 
 
 class ResumeStateCallback(pl.Callback):

@@ -136,12 +136,13 @@ def false_negative_rate(sampler: TorchUniSampler, batches: Sequence[Sequence[Tup
     for data in batches:
         batch = sampler.sampling(list(data))
         pos, mode = batch["positive_sample"], batch["mode"]
-        if batch.get("neg_chunk_size"):
-            known = sampler.shared_mask(pos, batch["negative_sample"], mode)
-        else:
-            neg = batch["negative_sample"]
-            h, r, t = (pos[:, i : i + 1].expand_as(neg) for i in range(3))
-            known = sampler._known(neg, r, t) if mode == "head-batch" else sampler._known(h, r, neg)
+        neg = batch["negative_sample"]
+        if batch.get("neg_chunk_size"):  # row b uses chunk b // ceil(B / C)
+            neg = neg.repeat_interleave(-(-pos.shape[0] // neg.shape[0]), dim=0)[: pos.shape[0]]
+        h, r, t = (pos[:, i : i + 1].expand_as(neg) for i in range(3))
+        keys = sampler._keys(neg, r, t) if mode == "head-batch" else sampler._keys(h, r, neg)
+        # an independent lookup (not the sampler's Bloom filter), so the count checks the mask
+        known = torch.isin(keys, sampler._train_keys)
         mask = batch.get("negative_mask")
         if mask is not None:
             known = known & ~mask

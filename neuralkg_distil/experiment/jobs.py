@@ -116,7 +116,9 @@ def render_flags(flags: Mapping[str, Any], parser: argparse.ArgumentParser, wher
         if action is None:
             raise ConfigError(f"{where}: unknown flag {key!r} (see neuralkg-distil --help)")
         option = action.option_strings[0]
-        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):  # noqa: SLF001
+        if isinstance(action, argparse.BooleanOptionalAction):
+            argv.append(option if value else f"--no-{option[2:]}")
+        elif isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):  # noqa: SLF001
             if bool(value) == isinstance(action, argparse._StoreTrueAction):  # noqa: SLF001
                 argv.append(option)
         elif isinstance(value, (list, tuple)):

@@ -1,6 +1,7 @@
 """Rows, tables and plots of an experiment: results.csv / .json, results.md and plots/*.png."""
 from __future__ import annotations
 
+import argparse
 import csv
 import functools
 import io
@@ -48,12 +49,17 @@ def flag_of(job: Job, name: str) -> Any:
 def protocol_columns(job: Job, results: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """lr, alpha, beta, max_epochs and converged of a result job.
 
+    ``lr`` is the rate the job's model trained with (``--lr`` after the ``--lr_ref_dim`` rule).
     alpha (the student's soft weight) applies to distillation jobs, beta (the teacher's) to stage 2
-    only, and neither when the weighting is learned (``adaptive``: DualDE_Loss's default).
+    only, and neither when the weighting is learned (``adaptive`` or ``calibrated``, DualDE_Loss's
+    default).
     """
-    values: Dict[str, Any] = {"lr": flag_of(job, "lr"), "max_epochs": flag_of(job, "max_epochs")}
-    weighting = flag_of(job, "soft_weighting") or ("adaptive" if flag_of(job, "loss_name") == "DualDE_Loss" else "fixed")
-    if job.kind != "pretrain" and weighting != "adaptive":
+    from neuralkg_distil.optim import scaled_lr
+
+    lr_flags = argparse.Namespace(**{k: flag_of(job, k) for k in ("lr", "lr_ref_dim", "lr_dim_power")})
+    values: Dict[str, Any] = {"lr": scaled_lr(lr_flags, job.dim), "max_epochs": flag_of(job, "max_epochs")}
+    weighting = flag_of(job, "soft_weighting") or ("calibrated" if flag_of(job, "loss_name") == "DualDE_Loss" else "fixed")
+    if job.kind != "pretrain" and weighting == "fixed":
         values["alpha"] = flag_of(job, "alpha")
         if job.kind == "stage2":
             values["beta"] = flag_of(job, "beta")

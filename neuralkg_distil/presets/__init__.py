@@ -45,8 +45,6 @@ def resolve_name(name: str, data_path: Optional[str], model_name: Optional[str])
         raise ConfigError(f"--preset must be auto, none, <dataset>/<model> or <dataset>/<model>/<variant>, got {name!r}")
     dataset, model = parts[0], parts[1]
     variant = parts[2] if len(parts) == 3 else None
-    if model not in data.get("models", {}):
-        raise ConfigError(f"--preset {name}: no recipe for model {model!r}; recipes exist for {', '.join(sorted(data['models']))}")
     if variant is not None and variant not in data.get("variants", {}):
         raise ConfigError(f"--preset {name}: unknown variant {variant!r}; variants: {', '.join(sorted(data.get('variants', {})))}")
     return dataset, model, variant
@@ -70,6 +68,11 @@ def preset_values(dataset: str, model: str, phase: str, variant: Optional[str] =
     for layer in layers:
         merged.update(layer)
     return merged
+
+
+def known_model(model: str) -> bool:
+    """Whether the recipes hold values for ``model``."""
+    return model in (recipes().get("models") or {})
 
 
 def known_dataset(dataset: str) -> bool:

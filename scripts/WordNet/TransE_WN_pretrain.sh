@@ -3,6 +3,6 @@
 # Recipe: --preset WN18RR/TransE (neuralkg_distil/presets/recipes.yaml); teacher 64 -> student 32 dims.
 # Extra flags after the script name win; environment variables: see scripts/run_recipe.sh.
 cd "$(dirname "$0")/../.." || exit 1
-DATASET=WN18RR MODEL=TransE PHASE=pretrain
+DATASET=WN18RR MODEL=TransE PHASE=pretrain VARIANT=
 DEFAULT_TEACHER_DIM=64 DEFAULT_STUDENT_DIM=32
 . scripts/run_recipe.sh
