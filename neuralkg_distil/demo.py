@@ -20,8 +20,8 @@ def _common(data: Path, run_root: Path, args: argparse.Namespace) -> List[str]:
         "--train_bs", "256", "--eval_bs", "256", "--num_neg", "32", "--margin", "6",
         "--num_workers", "0", "--check_per_epoch", "5", "--early_stop_patience", "4",
         "--seed", str(args.seed), "--output_dir", str(run_root), "--overwrite", "--neg_chunk_size", str(args.neg_chunk_size),
-        "--enable_progress_bar", str(not args.quiet).lower(), "--enable_model_summary", "false",
-    ]
+        "--enable_model_summary", "false",
+    ] + (["--enable_progress_bar", "false"] if args.quiet else [])  # else: a bar only on a terminal
 
 
 def run_demo(args: argparse.Namespace) -> Dict[str, Any]:
@@ -40,17 +40,22 @@ def run_demo(args: argparse.Namespace) -> Dict[str, Any]:
     pretrain = ["--litmodel_name", "PretrainLitModel", "--loss_name", "Adv_Loss", "--lr", "0.01", "--regularization", str(args.regularization)]
     started = time.time()
 
-    def run(flags: List[str]) -> Dict[str, Any]:
-        return train(parse_args(common + flags))
+    def run(flags: List[str], label: str) -> Dict[str, Any]:
+        print(f"\n== {label}", flush=True)
+        return train(parse_args(common + flags), label=label)
 
-    teacher = run(pretrain + ["--emb_dim", str(args.teacher_dim), "--max_epochs", str(args.epochs)])
-    direct = run(pretrain + ["--emb_dim", str(args.student_dim), "--max_epochs", str(args.epochs)])
+    teacher = run(pretrain + ["--emb_dim", str(args.teacher_dim), "--max_epochs", str(args.epochs)],
+                  f"teacher {args.model} {args.teacher_dim}")
+    direct = run(pretrain + ["--emb_dim", str(args.student_dim), "--max_epochs", str(args.epochs)],
+                 f"no-DS student {args.model} {args.student_dim} (trained directly)")
     distil = [
         "--litmodel_name", "KGDistillLitModel", "--loss_name", args.loss, "--emb_dim", str(args.student_dim),
         "--teacher_ckpt", teacher["checkpoint"], "--regularization", str(args.regularization),
     ]
-    stage1 = run(distil + ["--lr", "0.01", "--max_epochs", str(args.epochs)])
-    stage2 = run(distil + ["--stage", "2", "--lr", "0.001", "--max_epochs", str(max(10, args.epochs // 4))])
+    stage1 = run(distil + ["--lr", "0.01", "--max_epochs", str(args.epochs)],
+                 f"distillation stage 1: student {args.model} {args.student_dim}, teacher frozen")
+    stage2 = run(distil + ["--stage", "2", "--lr", "0.001", "--max_epochs", str(max(10, args.epochs // 4))],
+                 f"distillation stage 2: student {args.model} {args.student_dim} and teacher {args.teacher_dim}")
 
     rows = [
         {"model": "teacher", **_row(teacher["models"]["model"])},
@@ -81,6 +86,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--regularization", type=float, default=1e-4, help="N3 weight of every model trained (default 1e-4)")
     parser.add_argument("--neg_chunk_size", type=int, default=0, help="share negatives within chunks of N triples (0: per triple)")
     parser.add_argument("--seed", type=int, default=321)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars (without it: a bar on a terminal, "
+                        "one line per validation otherwise)")
+    parser.add_argument("--verbose", action="store_true", help="keep Lightning's banners and warnings")
     run_demo(parser.parse_args(list(argv) if argv is not None else None))
     return 0
