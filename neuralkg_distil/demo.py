@@ -41,7 +41,7 @@ def run_demo(args: argparse.Namespace) -> Dict[str, Any]:
     started = time.time()
 
     def run(flags: List[str], label: str) -> Dict[str, Any]:
-        print(f"\n== {label}", flush=True)
+        print(flush=True)
         return train(parse_args(common + flags), label=label)
 
     teacher = run(pretrain + ["--emb_dim", str(args.teacher_dim), "--max_epochs", str(args.epochs)],
