@@ -26,6 +26,7 @@ HARMLESS_WARNINGS = (
     (Warning, r"The dataloader, \w+, does not have many workers"),  # --num_workers 0 is our default advice
     (Warning, r".*`training_epoch_end` .* deprecated"),
     (UserWarning, r"Checkpoint directory .* exists and is not empty"),  # run folders are managed by run_folder.py
+    (UserWarning, r"Experiment logs directory .* exists and is not empty"),  # --overwrite asked for it
     (Warning, r"GPU available but not used"),
 )
 LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning")
