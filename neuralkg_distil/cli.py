@@ -306,6 +306,11 @@ def train(args: argparse.Namespace, label: Optional[str] = None) -> Dict[str, An
     prepare_stage_dir(stage_dir, args.overwrite, keep_checkpoints=args.test_only)
     if resume_from is not None:
         print(f"resuming from {resume_from}")
+    if args.save_config:
+        from neuralkg_distil.flag_help import save_config_file
+
+        saved = save_config_file(args, stage_dir / "config.yaml")
+        print(f"flags saved to {saved} (run them again with --load_config --config_path {saved})")
     if not args.test_only:
         trainer.fit(lit, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
         if trainer.interrupted:  # Lightning swallows Ctrl-C: the run is unfinished, so write no results

@@ -68,7 +68,7 @@ HELP: Dict[str, str] = {
     "use_wandb": "Log to Weights & Biases (project $WANDB_PROJECT, default neuralkg-distil); metrics.csv is written too.",
     "use_weight": "Weigh triples by NeuralKG's subsampling weights (Adv_Loss).",
     "checkpoint_dir": "Checkpoint to test with --test_only.",
-    "save_config": "NeuralKG's flag to save the flags as YAML (not used by neuralkg-distil).",
+    "save_config": "Save the run's flags (those given or not at their default) to <stage folder>/config.yaml, for --load_config.",
     "load_config": "Read flags from the YAML file --config_path (keys: flag names); flags on the command line win.",
     "config_path": "YAML file of flags for --load_config.",
     "freq_init": "Initial count of NeuralKG's frequency-based subsampling weights (--use_weight).",
@@ -283,6 +283,25 @@ def load_config_file(path: str, dests: Iterable[str]) -> Dict[str, Any]:
     values.pop("load_config", None)
     values.pop("config_path", None)
     return values
+
+
+def save_config_file(args: argparse.Namespace, path: Path) -> Path:
+    """``--save_config``: the run's flags as YAML for ``--load_config`` (those given or not at their default)."""
+    import yaml
+
+    from neuralkg_distil.cli import build_parser
+
+    defaults = {a.dest: a.default for a in build_parser()._actions}  # noqa: SLF001
+    explicit = getattr(args, "_explicit", frozenset())
+    skip = {"load_config", "config_path", "save_config", "help", "resume", "overwrite"}
+    values = {
+        key: value for key, value in sorted(vars(args).items())
+        if key in defaults and key not in skip and isinstance(value, (str, int, float, bool, list, type(None)))
+        and (key in explicit or value != defaults[key])
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(values, sort_keys=True), encoding="utf-8")
+    return path
 
 
 def explicit_dests(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set:

@@ -114,6 +114,17 @@ def test_load_config_beats_a_preset(tmp_path):
     assert args.num_neg == 3 and baseline.num_neg != 3 and args.lr == baseline.lr
 
 
+def test_save_config_writes_what_load_config_reads(small_graph, tmp_path, capsys):
+    argv = cli_flags(small_graph, tmp_path, *PRETRAIN, "--emb_dim", "8", "--max_epochs", "2", "--save_config")
+    assert main(argv) == 0
+    saved = tmp_path / small_graph.name / "ComplEx_8" / "pretrain" / "config.yaml"
+    assert f"--config_path {saved}" in capsys.readouterr().out
+    again = parse_args(["--load_config", "--config_path", str(saved)])
+    first = parse_args(argv)
+    for key in ("data_path", "model_name", "emb_dim", "lr", "num_neg", "train_sampler_class", "litmodel_name", "seed"):
+        assert getattr(again, key) == getattr(first, key), key
+
+
 @pytest.mark.parametrize("content, expected", [
     ("emb_dimm: 4\n", "cfg.yaml: unknown key 'emb_dimm'; did you mean 'emb_dim'?"),
     ("- 1\n- 2\n", "cfg.yaml: expected a mapping of flag names to values"),
