@@ -131,8 +131,9 @@ class DefaultsFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if (default is None or default is argparse.SUPPRESS or "%(default)" in text or "default:" in text
-                or isinstance(action, (argparse._HelpAction, argparse._VersionAction))):  # noqa: SLF001
+        if (default is None or default is argparse.SUPPRESS or default == "" or "%(default)" in text or "default:" in text
+                or isinstance(action, (argparse._HelpAction, argparse._VersionAction))  # noqa: SLF001
+                or (isinstance(action, argparse._StoreTrueAction) and default is False)):  # noqa: SLF001 (off unless given)
             return text
         if isinstance(default, (list, tuple)):
             shown = ",".join(str(v) for v in default)
