@@ -29,6 +29,21 @@ def test_cached_help_is_current():
     assert cached_help() == live_help(), "neuralkg_distil/help.txt is stale: run python -m neuralkg_distil.flag_help --write"
 
 
+def test_help_prints_the_cached_copy_and_falls_back_when_it_is_stale(tmp_path, monkeypatch, capsys):
+    from neuralkg_distil import flag_help
+
+    assert main(["--help"]) == 0
+    assert capsys.readouterr().out == live_help()
+    stale = tmp_path / "help.txt"
+    stale.write_text("# key 0000\nold help\n")
+    monkeypatch.setattr(flag_help, "HELP_FILE", stale)
+    with pytest.raises(SystemExit) as exc:  # argparse's own --help, from the live parser
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "old help" not in out and "Distillation Args" in out
+
+
 def test_help_shows_defaults_fixed_strings_and_sub_commands_first():
     text = live_help()
     assert text.index("sub-commands:") < text.index("  fetch-data  ") < text.index("Distillation Args") < text.index("Lightning Trainer")
