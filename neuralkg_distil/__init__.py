@@ -3,14 +3,15 @@
 Importing this package registers its classes in NeuralKG's name spaces, so that
 ``--litmodel_name KGDistillLitModel`` and ``--loss_name DualDE_Loss`` resolve through NeuralKG's
 own lookups. A missing or broken dgl is replaced by a stand-in first (see :mod:`.compat`).
+
+Registration is lazy so that ``neuralkg-distil --help`` and ``fetch-data`` do not pay for torch,
+Lightning and NeuralKG: when ``neuralkg`` is already imported it happens now; otherwise an
+import hook runs it as soon as ``neuralkg`` is imported (the dgl stand-in goes in first), which is
+before any of NeuralKG's name spaces can be looked into. :func:`register` forces it.
 """
-from neuralkg_distil.compat import ensure_optional_imports
+from neuralkg_distil.lazy_registration import install as _install, register  # noqa: F401
 
-ensure_optional_imports()
-
-from neuralkg_distil.registration import register_all  # noqa: E402  (after the dgl stand-in)
-
-register_all()
+_install()
 
 __version__ = "0.1.0"
 

@@ -69,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.prog = "neuralkg-distil"
     parser.description = "Distil a large knowledge-graph embedding into a small one (NeuralKG plugin)."
     parser.epilog = "Sub-commands: demo, experiment, fetch-data, generate-graph, export, predict, evaluate (each with --help)."
-    return add_distillation_args(parser)
+    from neuralkg_distil.cli_output import add_output_args
+    from neuralkg_distil.flag_help import improve_parser
+
+    # Defaults in --help, NeuralKG's wrong help strings replaced, one-line errors with suggestions.
+    return improve_parser(add_output_args(add_distillation_args(parser)))
 
 
 def phase_of(args: argparse.Namespace) -> str:
@@ -104,17 +108,38 @@ def preset_defaults(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse the flags; with ``--preset`` the recipe's values become the defaults (explicit flags win)."""
+    """Parse the flags; with ``--preset`` the recipe's values become the defaults (explicit flags win).
+
+    Precedence: NeuralKG's defaults < ``--preset`` < ``--load_config --config_path FILE`` < the
+    command line. ``--dataset_name X`` without ``--data_path`` reads ``dataset/X``. Model and loss
+    names are matched case-insensitively and stored in NeuralKG's spelling. ``args._explicit``
+    holds the flags given on the command line or in the config file.
+    """
+    from neuralkg_distil.flag_checks import canonicalize_names
+    from neuralkg_distil.flag_help import explicit_dests, load_config_file
+
     argv = list(argv) if argv is not None else sys.argv[1:]
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.preset in (None, "", "none"):
-        return args
-    values = preset_defaults(parser, args)
-    parser.set_defaults(**values)
-    args = parser.parse_args(argv)
-    if args.model_name != values["model_name"]:
-        raise ConfigError(f"--preset {args.preset} is a {values['model_name']} recipe, but --model_name is {args.model_name}")
+    given = explicit_dests(parser, argv)
+    overrides: Dict[str, Any] = {}
+    if args.load_config:
+        overrides.update(load_config_file(args.config_path, {a.dest for a in parser._actions}))  # noqa: SLF001
+        given |= set(overrides)
+        parser.set_defaults(**overrides)
+        args = parser.parse_args(argv)
+    if "dataset_name" in given and "data_path" not in given:
+        overrides["data_path"] = str(Path("dataset") / args.dataset_name)
+        parser.set_defaults(**overrides)
+    args = canonicalize_names(parser.parse_args(argv))
+    if args.preset not in (None, "", "none"):
+        values = preset_defaults(parser, args)
+        parser.set_defaults(**values)
+        parser.set_defaults(**overrides)
+        args = canonicalize_names(parser.parse_args(argv))
+        if args.model_name != values["model_name"]:
+            raise ConfigError(f"--preset {args.preset} is a {values['model_name']} recipe, but --model_name is {args.model_name}")
+    args._explicit = frozenset(given)
     return args
 
 
@@ -140,12 +165,19 @@ def _build_trainer(args: argparse.Namespace, **kwargs: Any) -> Any:
         raise ConfigError(f"Lightning refuses the trainer flags: {first}") from None
 
 
-def train(args: argparse.Namespace) -> Dict[str, Any]:
-    """Run one pretraining or distillation stage end to end; returns the results dict it saves."""
+def train(args: argparse.Namespace, label: Optional[str] = None) -> Dict[str, Any]:
+    """Run one pretraining or distillation stage end to end; returns the results dict it saves.
+
+    ``label`` names the run in its printed lines (default: phase, model and dimension).
+    """
     import copy
 
     import pytorch_lightning as pl
     import torch
+
+    from neuralkg_distil.cli_output import progress_bar, quiet_lightning
+
+    quiet_lightning()  # Lightning's import set its loggers to INFO
 
     from neuralkg_distil.callbacks import RunConfigCallback
     from neuralkg_distil.checkpoint_io import RunCheckpoint, SafeCheckpointIO
@@ -174,6 +206,11 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         model_class(args.teacher_model)
     if not distil:
         resolve("loss", args.loss_name, "--loss_name")
+    explicit = getattr(args, "_explicit", frozenset())
+    from neuralkg_distil.flag_checks import flag_warnings
+
+    for note in flag_warnings(args, explicit, distil):
+        warn(note)
     if args.neg_chunk_size and not (distil or issubclass(litmodel_class, PretrainLitModel)):
         raise ConfigError(f"--neg_chunk_size needs --litmodel_name PretrainLitModel or KGDistillLitModel, not {args.litmodel_name}")
     stage = stage_of(args) if distil else None
@@ -251,13 +288,21 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     ]
     if config is not None:
         callbacks.append(RunConfigCallback(config))
+    from neuralkg_distil.run_output import QuietProgressBar, ValidationReport
+
+    show_bar = progress_bar(args, explicit)
+    label = label or run_label(specs, stage)
+    callbacks.append(ValidationReport(label, print_lines=not show_bar, lr=args.lr))
+    if show_bar:
+        callbacks.append(QuietProgressBar())
+    # metrics.csv always; with --use_wandb a WandbLogger beside it.
+    version = log_version(run_dir, stage_dir.name, resume_from is not None)
+    logger: Any = [pl.loggers.CSVLogger(save_dir=str(run_dir), name="logs", version=version)]
     if args.use_wandb:
         name = "_".join(str(x) for x in (args.model_name, Path(args.data_path).name, args.emb_dim, stage_dir.name))
-        logger: Any = pl.loggers.WandbLogger(name=name, project=os.environ.get("WANDB_PROJECT", "neuralkg-distil"), save_dir=str(run_dir))
-        logger.log_hyperparams({k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))})
-    else:
-        version = log_version(run_dir, stage_dir.name, resume_from is not None)
-        logger = pl.loggers.CSVLogger(save_dir=str(run_dir), name="logs", version=version)
+        wandb_logger = pl.loggers.WandbLogger(name=name, project=os.environ.get("WANDB_PROJECT", "neuralkg-distil"), save_dir=str(run_dir))
+        wandb_logger.log_hyperparams({k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))})
+        logger.insert(0, wandb_logger)
     trainer = _build_trainer(
         args,
         callbacks=callbacks,
@@ -266,6 +311,7 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         accelerator=args.accelerator or "auto",
         devices=args.devices or 1,
         check_val_every_n_epoch=args.check_per_epoch,
+        enable_progress_bar=show_bar,
         plugins=[SafeCheckpointIO(preloaded={str(resume_from): resume_checkpoint} if resume_checkpoint else None)],
     )
 
@@ -273,6 +319,11 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     prepare_stage_dir(stage_dir, args.overwrite, keep_checkpoints=args.test_only)
     if resume_from is not None:
         print(f"resuming from {resume_from}")
+    if args.save_config:
+        from neuralkg_distil.flag_help import save_config_file
+
+        saved = save_config_file(args, stage_dir / "config.yaml")
+        print(f"flags saved to {saved} (run them again with --load_config --config_path {saved})")
     if not args.test_only:
         trainer.fit(lit, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
         if trainer.interrupted:  # Lightning swallows Ctrl-C: the run is unfinished, so write no results
@@ -311,19 +362,43 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
             **spec.to_dict(),
             "params": parameter_count(model),
             "valid": evaluator.evaluate(model, valid),
-            "test": evaluator.evaluate(model, test, progress=True),
+            "test": evaluator.evaluate(model, test, progress=show_bar),
         }
     results["wall_time_s"] = round(time.time() - started, 2)
     atomic_write_json(results, stage_dir / RESULTS_FILE)
-    print(format_results(results))
+    if args.use_wandb:
+        from neuralkg_distil.reporting import log_to_wandb
+
+        log_to_wandb(logger[0], results)
+        logger[0].experiment.finish()  # the run is complete (a sweep agent's next run starts fresh)
+    print(format_results(results, title=label))
     print(f"results written to {stage_dir / RESULTS_FILE}")
     return results
+
+
+def run_label(specs: Dict[str, Any], stage: Optional[int]) -> str:
+    """``pretrain ComplEx 64`` or ``stage 1: ComplEx 8 from teacher ComplEx 64``."""
+    model = specs["model"]
+    if stage is None:
+        return f"pretrain {model.model_name} {model.emb_dim}"
+    teacher = specs["teacher"]
+    return f"stage {stage}: {model.model_name} {model.emb_dim} from teacher {teacher.model_name} {teacher.emb_dim}"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``neuralkg-distil`` and ``main.py``; exit code 2 with one line on bad input."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from neuralkg_distil.cli_output import configure_output
+
+    configure_output(argv)  # before torch / Lightning are imported: their import-time warnings too
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if argv in (["-h"], ["--help"]):
+        from neuralkg_distil.flag_help import cached_help
+
+        text = cached_help()  # the same text without importing torch, Lightning and NeuralKG
+        if text is not None:
+            sys.stdout.write(text)
+            return 0
     try:
         if argv and argv[0] == "demo":
             from neuralkg_distil.demo import main as demo_main
@@ -345,8 +420,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from neuralkg_distil.data.synthetic import main as synth_main
 
             return synth_main(argv[1:])
-        import neuralkg_distil  # noqa: F401  (registers our classes before the flags are resolved)
+        import neuralkg_distil  # noqa: F401
         from neuralkg_distil.runtime import keep_freed_memory
+
+        neuralkg_distil.register()  # our classes in NeuralKG's name spaces before the flags are resolved
 
         keep_freed_memory()
         train(parse_args(argv))

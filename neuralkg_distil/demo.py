@@ -19,9 +19,10 @@ def _common(data: Path, run_root: Path, args: argparse.Namespace) -> List[str]:
     flags = [
         "--preset", f"{data.name}/{args.model}/demo", "--model_name", args.model, "--data_path", str(data),
         "--num_workers", "0", "--seed", str(args.seed), "--output_dir", str(run_root), "--overwrite",
-        "--neg_chunk_size", str(args.neg_chunk_size), "--enable_progress_bar", str(not args.quiet).lower(),
-        "--enable_model_summary", "false",
+        "--neg_chunk_size", str(args.neg_chunk_size), "--enable_model_summary", "false",
     ]
+    if args.quiet:  # else: a progress bar only on a terminal
+        flags += ["--enable_progress_bar", "false"]
     if args.regularization is not None:
         flags += ["--regularization", str(args.regularization)]
     return flags
@@ -43,15 +44,17 @@ def run_demo(args: argparse.Namespace) -> Dict[str, Any]:
     epochs = [] if args.epochs is None else ["--max_epochs", str(args.epochs)]
     started = time.time()
 
-    def run(flags: List[str]) -> Dict[str, Any]:
-        return train(parse_args(common + flags))
+    def run(flags: List[str], label: str) -> Dict[str, Any]:
+        print(flush=True)
+        return train(parse_args(common + flags), label=label)
 
-    teacher = run(["--emb_dim", str(args.teacher_dim), *epochs])
-    direct = run(["--emb_dim", str(args.student_dim), *epochs])
+    teacher = run(["--emb_dim", str(args.teacher_dim), *epochs], f"teacher {args.model} {args.teacher_dim}")
+    direct = run(["--emb_dim", str(args.student_dim), *epochs], f"no-DS student {args.model} {args.student_dim} (trained directly)")
     distil = ["--emb_dim", str(args.student_dim), "--teacher_ckpt", teacher["checkpoint"]]
     distil += ["--loss_name", args.loss] if args.loss else []
-    stage1 = run(distil + epochs)
-    stage2 = run(distil + ["--stage", "2"] + ([] if args.epochs is None else ["--max_epochs", str(max(10, args.epochs // 4))]))
+    stage1 = run(distil + epochs, f"distillation stage 1: student {args.model} {args.student_dim}, teacher frozen")
+    stage2 = run(distil + ["--stage", "2"] + ([] if args.epochs is None else ["--max_epochs", str(max(10, args.epochs // 4))]),
+                 f"distillation stage 2: student {args.model} {args.student_dim} and teacher {args.teacher_dim}")
 
     rows = [
         {"model": "teacher", **_row(teacher["models"]["model"])},
@@ -82,6 +85,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--regularization", type=float, default=None, help="N3 weight of every model trained (default: the demo recipe's, 1e-4)")
     parser.add_argument("--neg_chunk_size", type=int, default=0, help="share negatives within chunks of N triples (0: per triple)")
     parser.add_argument("--seed", type=int, default=321)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars (without it: a bar on a terminal, "
+                        "one line per validation otherwise)")
+    parser.add_argument("--verbose", action="store_true", help="keep Lightning's banners and warnings")
     run_demo(parser.parse_args(list(argv) if argv is not None else None))
     return 0

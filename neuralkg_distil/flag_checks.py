@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from typing import Callable
+from typing import AbstractSet, Callable, List
 
 from neuralkg_distil.errors import ConfigError
 
@@ -74,5 +74,61 @@ def resolve(namespace: str, name: str, flag: str) -> type:
     if not isinstance(cls, type):
         fits = _KINDS.get(flag, lambda _: True)
         valid = [n for n in available_names(namespace) if fits(getattr(module, n))]
-        raise ConfigError(f"unknown {flag} {name!r}; valid: {', '.join(valid)}")
+        raise ConfigError(f"unknown {flag} {name!r}; valid: {', '.join(valid)}{did_you_mean(name, valid)}")
     return cls
+
+
+def did_you_mean(name: str, valid: List[str]) -> str:
+    """"; did you mean X?" for the closest valid name (difflib), or ""."""
+    from neuralkg_distil.flag_help import suggest
+
+    match = suggest(name, [v for v in valid if v != name])
+    return f"; did you mean {match}?" if match else ""
+
+
+# Flags whose class names are matched case-insensitively (complex -> ComplEx), and their namespace.
+CASE_INSENSITIVE = (("model_name", "model"), ("teacher_model", "model"), ("loss_name", "loss"))
+
+
+def canonicalize_names(args: argparse.Namespace) -> argparse.Namespace:
+    """Model and loss names in NeuralKG's spelling (``complex`` -> ``ComplEx``), in place.
+
+    Done when the flags are parsed, so run folders, presets and results use the canonical name.
+    A name that matches nothing is left as it is (the run's checks then list the valid ones).
+    """
+    from neuralkg_distil.registry import available_names
+
+    for dest, namespace in CASE_INSENSITIVE:
+        value = getattr(args, dest, None)
+        if not isinstance(value, str) or not value:
+            continue
+        module = importlib.import_module(f"neuralkg.{namespace}")
+        if isinstance(getattr(module, value, None), type):
+            continue
+        matches = [n for n in available_names(namespace) if n.lower() == value.lower()]
+        if len(matches) == 1:
+            setattr(args, dest, matches[0])
+    return args
+
+
+def flag_warnings(args: argparse.Namespace, explicit: AbstractSet[str], distil: bool) -> List[str]:
+    """One-line warnings for flags that are legal but will not do what they seem to."""
+    notes = []
+    max_epochs, every = getattr(args, "max_epochs", None), getattr(args, "check_per_epoch", 1)
+    if not getattr(args, "test_only", False) and max_epochs is not None and every and max_epochs < every:
+        notes.append(
+            f"--max_epochs {max_epochs} is below --check_per_epoch {every}: the run never validates, so there is no "
+            f"early stopping and no best.ckpt (the results use the last weights); lower --check_per_epoch"
+        )
+    if distil:
+        weighting = getattr(args, "soft_weighting", None)
+        if weighting is None:
+            loss = getattr(importlib.import_module("neuralkg.loss"), args.loss_name, None)
+            weighting = getattr(loss, "default_weighting", "fixed")
+        given = [f"--{n}" for n in ("alpha", "beta") if n in explicit]
+        if weighting in ("adaptive", "calibrated") and given:
+            notes.append(
+                f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} not used: {args.loss_name} weighs the soft labels "
+                f"with learned gates (--soft_weighting {weighting}); pass --soft_weighting fixed to use them"
+            )
+    return notes

@@ -39,9 +39,11 @@ def distillation_loss_class(name: Optional[str]) -> type:
     if isinstance(cls, type) and issubclass(cls, DistillationLoss):
         return cls
     if cls is None and name:
+        from neuralkg_distil.flag_checks import did_you_mean
         from neuralkg_distil.registry import available_names
 
-        raise ConfigError(f"unknown --loss_name {name!r}; NeuralKG knows: {', '.join(available_names('loss'))}")
+        names = available_names("loss")
+        raise ConfigError(f"unknown --loss_name {name!r}; NeuralKG knows: {', '.join(names)}{did_you_mean(name, names)}")
     log.warning("--loss_name %s is not a distillation loss; using DualDE_Loss", name)
     return DualDE_Loss
 

@@ -64,8 +64,11 @@ def model_class(name: str) -> type:
     if not isinstance(cls, type) or not issubclass(cls, nn.Module):
         from neuralkg_distil.registry import available_names
 
-        valid = ", ".join(available_names("model", nn.Module))
-        raise ConfigError(f"unknown model {name!r} (--model_name / --teacher_model); NeuralKG knows: {valid}")
+        from neuralkg_distil.flag_checks import did_you_mean
+
+        names = available_names("model", nn.Module)
+        raise ConfigError(f"unknown model {name!r} (--model_name / --teacher_model); NeuralKG knows: {', '.join(names)}"
+                          f"{did_you_mean(name, names)}")
     return cls
 
 

@@ -35,11 +35,17 @@ def register(namespace: str, cls: type, *aliases: str) -> type:
 
 def registered_names(namespace: str) -> list[str]:
     """Names this package registered in ``neuralkg.<namespace>``."""
+    from neuralkg_distil.lazy_registration import register as ensure_registered
+
+    ensure_registered()
     return sorted(name for (ns, name) in REGISTERED if ns == namespace)
 
 
 def available_names(namespace: str, base: type | None = None) -> list[str]:
     """Every class name NeuralKG can resolve in a namespace (ours included), for error messages."""
+    from neuralkg_distil.lazy_registration import register as ensure_registered
+
+    ensure_registered()
     module = importlib.import_module(f"neuralkg.{namespace}")
     names = []
     for name in dir(module):

@@ -31,10 +31,34 @@ def model_rows(results: Dict[str, Any], split: str = "test", labels: Dict[str, s
         yield {"model": label, "class": info["model_name"], "dim": info["emb_dim"], "params": info["params"], **info[split]}
 
 
-def format_results(results: Dict[str, Any], split: str = "test") -> str:
+def format_results(results: Dict[str, Any], split: str = "test", title: str | None = None) -> str:
     """The filtered link-prediction metrics of every model in ``results`` as a table."""
-    title = f"{results['kind']}" + (f" stage {results['stage']}" if results.get("stage") else "")
+    title = title or f"{results['kind']}" + (f" stage {results['stage']}" if results.get("stage") else "")
     rows = list(model_rows(results, split))
     return f"\n{title}: filtered {split} metrics (ties: mean of optimistic and pessimistic rank)\n" + table(
         rows, ("model", "class", "dim", "params") + METRIC_COLUMNS
     )
+
+
+def wandb_summary(results: Dict[str, Any]) -> Dict[str, Any]:
+    """Flat ``<split>/<role>/<metric>`` and ``params/<role>`` entries of a results dict (wandb's run summary)."""
+    summary: Dict[str, Any] = {"epochs": results.get("epochs"), "wall_time_s": results.get("wall_time_s")}
+    for role, info in results["models"].items():
+        name = "student" if role == "model" and results["kind"] == "distil" else role
+        summary[f"params/{name}"] = info["params"]
+        summary[f"dim/{name}"] = info["emb_dim"]
+        for split in ("valid", "test"):
+            for metric, value in info.get(split, {}).items():
+                summary[f"{split}/{name}/{metric}"] = value
+    return summary
+
+
+def log_to_wandb(logger: Any, results: Dict[str, Any]) -> None:
+    """The final results into a WandbLogger's run: summary entries and a ``results`` table."""
+    import wandb
+
+    run = logger.experiment
+    run.summary.update(wandb_summary(results))
+    rows = list(model_rows(results, "test"))
+    columns = ["model", "class", "dim", "params", *METRIC_COLUMNS]
+    run.log({"results": wandb.Table(columns=columns, data=[[row.get(c) for c in columns] for row in rows])})

@@ -359,7 +359,7 @@ FLAG_CASES = [
     ("alpha above 1", DISTIL, ["--alpha", "1.5"], "--alpha must lie in [0, 1], got 1.5"),
     ("beta below 0", DISTIL, ["--beta", "-0.1"], "--beta must lie in [0, 1], got -0.1"),
     ("unknown model", PRETRAIN, ["--model_name", "NoSuchModel"], "unknown model 'NoSuchModel' (--model_name / --teacher_model); NeuralKG knows: "),
-    ("unknown teacher model", DISTIL, ["--teacher_model", "Transe"], "unknown model 'Transe'"),
+    ("unknown teacher model", DISTIL, ["--teacher_model", "TransEE"], "unknown model 'TransEE'"),  # "Transe" is TransE (names are case-insensitive)
     ("unknown loss (pretraining)", PRETRAIN, ["--loss_name", "AdvLoss"], "unknown --loss_name 'AdvLoss'; valid: Adv_Loss,"),
     ("unknown loss (distillation)", DISTIL, ["--loss_name", "DualDELoss"], "unknown --loss_name 'DualDELoss'; NeuralKG knows: "),
     ("unknown sampler", PRETRAIN, ["--train_sampler_class", "Uni"], "unknown --train_sampler_class 'Uni'; valid: "),
