@@ -26,8 +26,8 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     """The flags neuralkg-distil adds to NeuralKG's parser."""
     group = parser.add_argument_group("Distillation Args")
     # NeuralKG's -adv can only switch self-adversarial sampling off; a recipe may switch it off too,
-    # so the command line needs a way back on (same dest; no default of its own).
-    group.add_argument("--self_adversarial", dest="negative_adversarial_sampling", default=argparse.SUPPRESS,
+    # so the command line needs a way back on (same dest and default as NeuralKG's flag).
+    group.add_argument("--self_adversarial", dest="negative_adversarial_sampling", default=True,
                        action=argparse.BooleanOptionalAction, help="Self-adversarial weighting of the negatives on (--self_adversarial) or off (--no-self_adversarial, the same as NeuralKG's -adv).")
     group.add_argument("--preset", default=None, type=str, help="Training recipe from neuralkg_distil/presets/recipes.yaml: auto (from --data_path's folder and --model_name), <dataset>/<model>[/<variant>], or none; flags given on the command line win.")
     group.add_argument("--teacher_ckpt", default=None, type=str, help="Pretrained teacher checkpoint (NeuralKG or ours).")

@@ -196,14 +196,14 @@ def improve_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.description = description()
     parser.epilog = "Each flag's default is shown; --verbose brings back Lightning's own messages."
     parser.formatter_class = _Formatter
-    by_dest = {a.dest: a for a in parser._actions}  # noqa: SLF001
     for group in parser._action_groups:  # noqa: SLF001
         if group.title == "pl.Trainer":
             for action in group._group_actions:  # noqa: SLF001
                 action.help = short_lightning_help(action.help or "")
-    for dest, text in HELP.items():
-        if dest in by_dest:
-            by_dest[dest].help = text
+    for action in parser._actions:  # noqa: SLF001
+        # NeuralKG's flag only; our on/off twin of a store_false flag (same dest) keeps its own help
+        if action.dest in HELP and not isinstance(action, argparse.BooleanOptionalAction):
+            action.help = HELP[action.dest]
     _regroup(parser)
     return parser
 

@@ -52,12 +52,12 @@ def test_alias_is_the_same_class():
 def test_every_neuralkg_flag_keeps_its_name_and_default():
     from neuralkg.utils import setup_parser
 
-    theirs = {a.dest: a for a in setup_parser()._actions}
-    ours = {a.dest: a for a in build_parser()._actions}
-    assert set(theirs) <= set(ours)
-    for dest, action in theirs.items():
-        assert ours[dest].default == action.default, dest
-        assert ours[dest].option_strings == action.option_strings, dest
+    theirs = {tuple(a.option_strings): a for a in setup_parser()._actions}
+    ours = {tuple(a.option_strings): a for a in build_parser()._actions}
+    assert set(theirs) <= set(ours)  # every NeuralKG flag, under its own names
+    for options, action in theirs.items():
+        assert ours[options].dest == action.dest, options
+        assert ours[options].default == action.default, options
     defaults = build_parser().parse_args([])
     assert defaults.stage == 1 and not defaults.stage2 and defaults.teacher_ckpt is None
     assert defaults.alpha == 0.5 and defaults.beta == 0.5 and defaults.soft_weighting is None
