@@ -57,6 +57,7 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--run_dir", default=None, type=str, help="Run folder; default: <output_dir>/<dataset>/<model>_<dim>[_distil].")
     group.add_argument("--output_dir", default="output", type=str, help="Parent of the default run folders.")
     group.add_argument("--overwrite", default=False, action="store_true", help="Replace an earlier run's results in the same folder.")
+    group.add_argument("--init_ckpt", default=None, type=str, help="Pretraining: start from this checkpoint's model weights (a fresh optimizer and schedule), e.g. to fine-tune a no-DS student at a lower rate.")
     group.add_argument("--resume", default=False, action="store_true", help="Continue an interrupted run from its last.ckpt (same flags, same folder).")
     return parser
 
@@ -165,6 +166,17 @@ def _build_trainer(args: argparse.Namespace, **kwargs: Any) -> Any:
         raise ConfigError(f"Lightning refuses the trainer flags: {first}") from None
 
 
+def _start_from(lit: Any, path: str, distil: bool) -> None:
+    """Pretraining from another run's weights (``--init_ckpt``), e.g. a low-rate fine-tuning phase."""
+    from neuralkg_distil.checkpoints import check_fits, read_checkpoint
+
+    if distil:
+        raise ConfigError("--init_ckpt starts a pretraining from saved weights; distillation takes --student_ckpt")
+    start = read_checkpoint(path, "--init_ckpt checkpoint")
+    check_fits(lit, start, path, "--init_ckpt checkpoint", prefixes=("model.",))
+    lit.load_state_dict({k: v for k, v in start["state_dict"].items() if k.startswith("model.")}, strict=False)
+
+
 def train(args: argparse.Namespace, label: Optional[str] = None) -> Dict[str, Any]:
     """Run one pretraining or distillation stage end to end; returns the results dict it saves.
 
@@ -266,6 +278,8 @@ def train(args: argparse.Namespace, label: Optional[str] = None) -> Dict[str, An
         check_fits(lit, resume_checkpoint, resume_from, "checkpoint to resume", training=True)
     if test_checkpoint is not None:
         check_fits(lit, test_checkpoint, args.checkpoint_dir, "--checkpoint_dir checkpoint", prefixes=roles)
+    if getattr(args, "init_ckpt", None) and resume_checkpoint is None:
+        _start_from(lit, args.init_ckpt, distil)
 
     # Saved at the end of each validated epoch, after its validation: a checkpoint written from
     # inside the validation loop (Lightning 1.9's choice when --check_per_epoch > 1) makes a
