@@ -140,3 +140,11 @@ def test_stage2_gates_fresh_when_calibrated_carried_when_published(kind, carried
     key = "student_weighting.pos_gate.b" if kind == "adaptive" else "student_weighting.gate.b"
     lit = lit_for(2, "ComplEx", "DualDE_Loss", 0.0, "--soft_weighting", kind, loss_state={key: torch.tensor([3.0])})
     assert (lit.loss.state_dict()[key].item() == 3.0) is carried
+
+
+def test_stage2_published_gates_of_both_sides_learn():
+    lit = lit_for(2, "ComplEx", "DualDE_Loss", 0.0, "--soft_weighting", "adaptive")
+    gates_before = snapshot(lit.loss)
+    train_steps(lit)
+    changed = [k for k, v in snapshot(lit.loss).items() if not torch.equal(v, gates_before[k])]
+    assert {"student_weighting.pos_gate.a", "teacher_weighting.pos_gate.a"} <= set(changed)
