@@ -221,8 +221,8 @@ def train(args: argparse.Namespace, label: Optional[str] = None) -> Dict[str, An
     explicit = getattr(args, "_explicit", frozenset())
     from neuralkg_distil.flag_checks import flag_warnings
 
-    for note in flag_warnings(args, explicit, distil):
-        warn(note)
+    for line in flag_warnings(args, explicit, distil):
+        warn(line)
     if args.neg_chunk_size and not (distil or issubclass(litmodel_class, PretrainLitModel)):
         raise ConfigError(f"--neg_chunk_size needs --litmodel_name PretrainLitModel or KGDistillLitModel, not {args.litmodel_name}")
     stage = stage_of(args) if distil else None
