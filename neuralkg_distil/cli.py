@@ -45,6 +45,9 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--structure_weight", default=0.0, type=float, help="Weight of DualDE's structure soft label (angle and length ratio); 0 disables it.")
     group.add_argument("--distil_family", default="auto", choices=("auto", "margin", "ce"), help="DistilE's loss family (margin or ce); auto picks it from the model. (Not --loss_family: NeuralKG scripts abbreviate --loss_name as --loss.)")
     group.add_argument("--distil_adversarial", default=False, action=argparse.BooleanOptionalAction, help="DistilE_Loss, cross-entropy family: weigh the negatives' terms by the self-adversarial softmax (the hard term of NeuralKG's Adv_Loss) instead of uniformly.")
+    group.add_argument("--teacher_topk", default=0, type=int, help="Listwise soft labels: before the stage, find the teacher's top K entities for every training query; each batch adds a KL term between teacher and student over [positive, negatives, those K] (0: off).")
+    group.add_argument("--kd_weight", default=1.0, type=float, help="Weight of the listwise KL term of --teacher_topk.")
+    group.add_argument("--kd_temperature", default=1.0, type=float, help="Softmax temperature T of the listwise KL term (the term is scaled by T^2).")
     group.add_argument("--rank_margin", default=1.0, type=float, help="gamma of the margin ranking loss (margin family).")
     group.add_argument("--lr_ref_dim", default=0, type=int, help="Scale each model's learning rate by (D / its dim) ** --lr_dim_power, so --lr is the rate of a D-dim model (NeuralKG's init range shrinks as 1 / dim); 0 = one rate for all.")
     group.add_argument("--lr_dim_power", default=1.0, type=float, help="Power of the --lr_ref_dim rule: 1 for distance models (TransE, TransH, RotatE), 0.5 for bilinear ones (ComplEx, DistMult).")
@@ -177,6 +180,16 @@ def _start_from(lit: Any, path: str, distil: bool) -> None:
     lit.load_state_dict({k: v for k, v in start["state_dict"].items() if k.startswith("model.")}, strict=False)
 
 
+def _teacher_candidates(args: argparse.Namespace, teacher: Any, train_triples: Sequence[Any]) -> Any:
+    """The teacher's top-k table for the listwise term (``--teacher_topk``), or None when off."""
+    k = int(getattr(args, "teacher_topk", 0) or 0)
+    if k <= 0:
+        return None
+    from neuralkg_distil.candidates import CandidateTable
+
+    return CandidateTable.from_model(teacher, train_triples, k, progress=print)
+
+
 def train(args: argparse.Namespace, label: Optional[str] = None) -> Dict[str, Any]:
     """Run one pretraining or distillation stage end to end; returns the results dict it saves.
 
@@ -257,7 +270,8 @@ def train(args: argparse.Namespace, label: Optional[str] = None) -> Dict[str, An
 
     if distil:
         stage_models = build_stage_models(margs, num_ent, num_rel, checksum)
-        lit = litmodel_class(stage_models.student, margs, stage_models, dataset_checksum=checksum)
+        candidates = _teacher_candidates(args, stage_models.teacher, sampler.train_triples)
+        lit = litmodel_class(stage_models.student, margs, stage_models, dataset_checksum=checksum, candidates=candidates)
         specs = {"model": stage_models.student_spec, "teacher": stage_models.teacher_spec}
         config = None
         if stage_models.student_spec.emb_dim >= stage_models.teacher_spec.emb_dim:

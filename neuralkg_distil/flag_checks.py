@@ -21,10 +21,12 @@ def check_flags(args: argparse.Namespace) -> None:
     for name in ("num_neg", "eval_bs", "emb_dim", "check_per_epoch", "lr", "gate_lr", "lr_decay_factor"):
         if getattr(args, name, 1) <= 0:
             raise ConfigError(f"--{name} must be positive, got {getattr(args, name)}")
+    if getattr(args, "kd_temperature", 1.0) <= 0:
+        raise ConfigError(f"--kd_temperature must be positive, got {args.kd_temperature}")
     if args.teacher_dim is not None and args.teacher_dim <= 0:
         raise ConfigError(f"--teacher_dim must be positive, got {args.teacher_dim}")
     for name in ("neg_chunk_size", "num_workers", "early_stop_patience", "structure_weight", "train_bs", "num_batches",
-                 "lr_ref_dim", "lr_decay_patience"):
+                 "lr_ref_dim", "lr_decay_patience", "teacher_topk", "kd_weight"):
         value = getattr(args, name, 0) or 0
         if value < 0:
             raise ConfigError(f"--{name} must be >= 0, got {value}")

@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from neuralkg_distil.candidates import CandidateTable
 from neuralkg_distil.checkpoints import CONFIG_KEY, FORMAT_VERSION
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.evaluation import RankingEvaluator
@@ -68,6 +69,7 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         train_scorer: Optional[TrainScorer] = None,
         evaluator: Optional[RankingEvaluator] = None,
         dataset_checksum: Optional[str] = None,
+        candidates: Optional[CandidateTable] = None,
     ) -> None:
         super().__init__()
         if stage_models is None:
@@ -88,6 +90,8 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
             self.loss.load_state_dict(stage_models.loss_state, strict=False)
         self.train_scorer: TrainScorer = train_scorer or FastTrainScorer()
         self.evaluator = evaluator
+        # The teacher's top-k per training query (--teacher_topk): the listwise soft term's candidates.
+        self.candidates = candidates
         self.hits = tuple(getattr(args, "calc_hits", (1, 3, 10)))
         self.regularization = float(getattr(args, "regularization", 0.0) or 0.0)
         self.use_weight = bool(getattr(args, "use_weight", False))
@@ -114,6 +118,8 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         weight = batch.get("subsampling_weight") if self.use_weight else None
         loss = self.loss(student, teacher, self.stage, weight, student_pairs, teacher_pairs,
                          negative_mask=batch.get("negative_mask"))
+        if self.candidates is not None:
+            loss = loss + self._listwise_loss(batch, student, teacher, weight)
         if self.regularization > 0:
             loss = loss + self.regularization * n3_penalty(self.model)
             if self.policy.trains_teacher:
@@ -124,6 +130,24 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         for name, value in self.loss.soft_weight_log().items():  # a gate that switches itself off shows here
             self.log(f"Train|soft_weight_{name}", value, on_step=False, on_epoch=True)
         return loss
+
+    def _listwise_loss(self, batch: Dict[str, Any], student: Scores, teacher: Scores,
+                       weight: Optional[torch.Tensor]) -> torch.Tensor:
+        """The student's listwise KL against the teacher over [positive, negatives, teacher's top-k]."""
+        pos = batch["positive_sample"]
+        cand, own = self.candidates.lookup(pos, batch["mode"])
+        extra = {"positive_sample": pos, "negative_sample": cand, "mode": batch["mode"]}
+        student_cand = self.train_scorer(self.model, extra).neg
+        with self.policy.scoring():
+            teacher_cand = self.train_scorer(self.teacher, extra).neg
+        teacher_cand = teacher_cand.to(student_cand.dtype).clone()  # out of inference mode
+        neg_mask = student.neg_mask if student.neg_mask is not None else batch.get("negative_mask")
+        if neg_mask is None:
+            neg_mask = torch.zeros_like(student.neg, dtype=torch.bool)
+        mask = torch.cat([torch.zeros_like(own[:, :1]), neg_mask.reshape(student.neg.shape).to(own.device), own], dim=1)
+        learner = torch.cat([student.pos.reshape(-1, 1), student.neg, student_cand], dim=1)
+        label = torch.cat([teacher.pos.reshape(-1, 1), teacher.neg, teacher_cand], dim=1)
+        return self.loss.listwise_loss(learner, label, mask, weight)
 
     def on_train_epoch_start(self) -> None:
         self.policy.on_train_epoch_start(self.teacher)

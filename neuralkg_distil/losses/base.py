@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.losses.families import family_of
+from neuralkg_distil.losses.listwise import listwise_kl
 from neuralkg_distil.losses.structure import structure_distance
 from neuralkg_distil.losses.terms import ElementTerms, Scores, combine, weighted_mean
 from neuralkg_distil.losses.weighting import make_weighting
@@ -29,6 +30,8 @@ class LossSettings:
     structure_weight: float = 0.0
     soft_distance: Optional[str] = None  # DualDE: "smoothl1" (the paper's) or "bce"
     distil_adversarial: bool = False  # DistilE, CE family: self-adversarial weights on the negatives
+    kd_weight: float = 1.0  # weight of the listwise term over the teacher's candidates (--teacher_topk)
+    kd_temperature: float = 1.0
 
     @classmethod
     def from_args(cls, args: Optional[argparse.Namespace], **overrides: Any) -> "LossSettings":
@@ -46,6 +49,10 @@ class LossSettings:
             raise ConfigError(f"--soft_distance must be smoothl1 or bce, got {settings.soft_distance!r}")
         if settings.structure_weight < 0:
             raise ConfigError(f"--structure_weight must be >= 0, got {settings.structure_weight}")
+        if settings.kd_weight < 0:
+            raise ConfigError(f"--kd_weight must be >= 0, got {settings.kd_weight}")
+        if settings.kd_temperature <= 0:
+            raise ConfigError(f"--kd_temperature must be > 0, got {settings.kd_temperature}")
         return settings
 
 
@@ -133,6 +140,14 @@ class DistillationLoss(nn.Module):
             )
             loss = loss + teacher_loss
         return loss
+
+    def listwise_loss(
+        self, learner: Tensor, label: Tensor, mask: Optional[Tensor] = None, sample_weight: Optional[Tensor] = None
+    ) -> Tensor:
+        """``kd_weight`` times the mean listwise KL of the learner's (B, C) candidate scores against the
+        label model's (detached): the term that carries the teacher's order of a query's plausible answers."""
+        kl = listwise_kl(learner, label, self.settings.kd_temperature, mask)
+        return self.settings.kd_weight * weighted_mean(kl, sample_weight)
 
     def soft_weight_log(self) -> Dict[str, Tensor]:
         """Mean soft weights of the last call, per side: ``{"student_pos": ..., "student_neg": ..., ...}``."""
