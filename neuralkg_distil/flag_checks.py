@@ -21,6 +21,10 @@ def check_flags(args: argparse.Namespace) -> None:
     for name in ("num_neg", "eval_bs", "emb_dim", "check_per_epoch", "lr", "gate_lr", "lr_decay_factor"):
         if getattr(args, name, 1) <= 0:
             raise ConfigError(f"--{name} must be positive, got {getattr(args, name)}")
+    from neuralkg_distil.losses.schedule import SoftWeightSchedule
+
+    SoftWeightSchedule(getattr(args, "soft_weight_schedule", "constant"), getattr(args, "soft_weight_warmup", 0),
+                       getattr(args, "soft_weight_power", 2.0))  # one-line errors for a bad schedule
     if getattr(args, "kd_temperature", 1.0) <= 0:
         raise ConfigError(f"--kd_temperature must be positive, got {args.kd_temperature}")
     if args.teacher_dim is not None and args.teacher_dim <= 0:

@@ -151,6 +151,9 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.policy.on_train_epoch_start(self.teacher)
+        scale = self.loss.set_epoch(int(self.current_epoch))
+        if self.loss.schedule.kind != "constant" and self._trainer is not None:
+            self.log("Train|soft_weight_scale", scale, on_step=False, on_epoch=True)
 
     def configure_optimizers(self) -> Dict[str, Any]:
         groups = [model_group(self.args, self.model)]

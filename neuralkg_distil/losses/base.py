@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.losses.families import family_of
 from neuralkg_distil.losses.listwise import listwise_kl
+from neuralkg_distil.losses.schedule import SoftWeightSchedule
 from neuralkg_distil.losses.structure import structure_distance
 from neuralkg_distil.losses.terms import ElementTerms, Scores, combine, weighted_mean
 from neuralkg_distil.losses.weighting import make_weighting
@@ -32,6 +33,9 @@ class LossSettings:
     distil_adversarial: bool = False  # DistilE, CE family: self-adversarial weights on the negatives
     kd_weight: float = 1.0  # weight of the listwise term over the teacher's candidates (--teacher_topk)
     kd_temperature: float = 1.0
+    soft_weight_schedule: str = "constant"  # how the soft weights grow over the epochs (losses/schedule.py)
+    soft_weight_warmup: int = 0
+    soft_weight_power: float = 2.0
 
     @classmethod
     def from_args(cls, args: Optional[argparse.Namespace], **overrides: Any) -> "LossSettings":
@@ -88,6 +92,14 @@ class DistillationLoss(nn.Module):
         self.student_weighting = make_weighting(kind, self.settings.alpha)
         self.teacher_weighting = make_weighting(kind, self.settings.beta)
         self.mean_soft_weights: Dict[int, Tuple[Tensor, Tensor]] = {}
+        s = self.settings
+        self.schedule = SoftWeightSchedule(s.soft_weight_schedule, s.soft_weight_warmup, s.soft_weight_power)
+        self.soft_scale = self.schedule.factor(0)  # the current epoch's factor (set_epoch)
+
+    def set_epoch(self, epoch: int) -> float:
+        """Apply the soft-weight schedule for ``epoch`` (called at each epoch's start); returns its factor."""
+        self.soft_scale = self.schedule.factor(epoch)
+        return self.soft_scale
 
     def element_terms(self, learner: Scores, label: Scores) -> ElementTerms:
         raise NotImplementedError
@@ -104,6 +116,8 @@ class DistillationLoss(nn.Module):
         """One model's loss against the other's soft labels."""
         terms = self.element_terms(learner, label.detach())
         w_pos, w_neg = weighting(label)
+        if self.soft_scale != 1.0:
+            w_pos, w_neg = w_pos * self.soft_scale, w_neg * self.soft_scale
         # kept as tensors (no device sync) for the per-epoch log of how much each side trusts its labels
         self.mean_soft_weights[id(weighting)] = (w_pos.detach().mean(), w_neg.detach().mean())
         loss = combine(terms, w_pos, w_neg, sample_weight, learner.neg_mask)
@@ -147,7 +161,7 @@ class DistillationLoss(nn.Module):
         """``kd_weight`` times the mean listwise KL of the learner's (B, C) candidate scores against the
         label model's (detached): the term that carries the teacher's order of a query's plausible answers."""
         kl = listwise_kl(learner, label, self.settings.kd_temperature, mask)
-        return self.settings.kd_weight * weighted_mean(kl, sample_weight)
+        return self.soft_scale * self.settings.kd_weight * weighted_mean(kl, sample_weight)
 
     def soft_weight_log(self) -> Dict[str, Tensor]:
         """Mean soft weights of the last call, per side: ``{"student_pos": ..., "student_neg": ..., ...}``."""
