@@ -319,6 +319,11 @@ def train(args: argparse.Namespace, label: Optional[str] = None) -> Dict[str, An
     ]
     if config is not None:
         callbacks.append(RunConfigCallback(config))
+    if stage == 2 and not args.test_only:
+        from neuralkg_distil.callbacks import KeepStartingPoint
+
+        callbacks.append(KeepStartingPoint(RankingEvaluator.for_sampler(sampler, hits=tuple(args.calc_hits)),
+                                           torch.tensor(sampler.valid_triples, dtype=torch.long), checkpoint_cb, early_stop))
     from neuralkg_distil.run_output import QuietProgressBar, ValidationReport
 
     show_bar = progress_bar(args, explicit)
