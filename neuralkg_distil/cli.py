@@ -4,7 +4,7 @@
 ``KGELitModel`` it pretrains a model (a teacher, or a directly trained student); with
 ``KGDistillLitModel`` it runs distillation stage 1 or 2. Sub-commands: ``demo`` (the whole
 pipeline on a generated graph), ``experiment`` (a grid of runs from a YAML file),
-``fetch-data`` and ``generate-graph``.
+``iterate`` (IterDE's chain of students), ``fetch-data`` and ``generate-graph``.
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = setup_parser()
     parser.prog = "neuralkg-distil"
     parser.description = "Distil a large knowledge-graph embedding into a small one (NeuralKG plugin)."
-    parser.epilog = "Sub-commands: demo, experiment, fetch-data, generate-graph, export, predict, evaluate (each with --help)."
+    parser.epilog = "Sub-commands: demo, experiment, iterate, fetch-data, generate-graph, export, predict, evaluate (each with --help)."
     from neuralkg_distil.cli_output import add_output_args
     from neuralkg_distil.flag_help import improve_parser
 
@@ -233,7 +233,12 @@ def train(args: argparse.Namespace, label: Optional[str] = None) -> Dict[str, An
     if distil and getattr(args, "teacher_model", None):
         model_class(args.teacher_model)
     if not distil:
-        resolve("loss", args.loss_name, "--loss_name")
+        from neuralkg_distil.losses import DistillationLoss
+
+        loss_class = resolve("loss", args.loss_name, "--loss_name")
+        if isinstance(loss_class, type) and issubclass(loss_class, DistillationLoss):
+            raise ConfigError(f"--loss_name {args.loss_name} is a distillation loss; a pretraining ({args.litmodel_name}) "
+                              "needs a NeuralKG loss such as Adv_Loss (or pass --teacher_ckpt to distil)")
     explicit = getattr(args, "_explicit", frozenset())
     from neuralkg_distil.flag_checks import flag_warnings
 
@@ -444,6 +449,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from neuralkg_distil.experiment.runner import main as experiment_main
 
             return experiment_main(argv[1:])
+        if argv and argv[0] == "iterate":
+            from neuralkg_distil.chain import main as chain_main
+
+            return chain_main(argv[1:])
         if argv and argv[0] == "fetch-data":
             from neuralkg_distil.data.fetch import main as fetch_main
 
