@@ -162,3 +162,29 @@ def test_listwise_term_alone_moves_the_student_toward_the_teacher_order():
         lit._listwise_loss(batch, student, teacher, None).backward()
         optimizer.step()
     assert kl() < 0.5 * before
+
+
+def test_candidate_bce_by_hand_and_with_a_mask():
+    from neuralkg_distil.losses.listwise import candidate_bce
+
+    learner = torch.tensor([[0.0, 2.0, 5.0]])
+    label = torch.tensor([[0.0, -1.0, 9.0]])
+    p = torch.sigmoid(label)
+    by_hand = -(p * torch.log(torch.sigmoid(learner)) + (1 - p) * torch.log(1 - torch.sigmoid(learner)))
+    assert candidate_bce(learner, label)[0].item() == pytest.approx(by_hand.mean().item(), rel=1e-6)
+    mask = torch.tensor([[False, True, False]])
+    assert candidate_bce(learner, label, mask=mask)[0].item() == pytest.approx(by_hand[0, [0, 2]].mean().item(), rel=1e-6)
+
+
+def test_kd_loss_picks_the_candidate_term():
+    from neuralkg_distil.losses import DistilE_Loss
+
+    learner, label = torch.tensor([[1.0, 0.0, -1.0]]), torch.tensor([[3.0, 2.0, -4.0]])
+    kl = DistilE_Loss(model_name="ComplEx", kd_loss="kl").listwise_loss(learner, label)
+    bce = DistilE_Loss(model_name="ComplEx", kd_loss="bce", kd_weight=2.0).listwise_loss(learner, label)
+    assert kl.item() == pytest.approx(listwise_kl(learner, label)[0].item())
+    from neuralkg_distil.losses.listwise import candidate_bce
+
+    assert bce.item() == pytest.approx(2.0 * candidate_bce(learner, label)[0].item())
+    with pytest.raises(ConfigError, match="--kd_loss"):
+        DistilE_Loss(model_name="ComplEx", kd_loss="mse")

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.losses.families import family_of
-from neuralkg_distil.losses.listwise import listwise_kl
+from neuralkg_distil.losses.listwise import CANDIDATE_LOSSES
 from neuralkg_distil.losses.schedule import SoftWeightSchedule
 from neuralkg_distil.losses.structure import structure_distance
 from neuralkg_distil.losses.terms import ElementTerms, Scores, combine, weighted_mean
@@ -33,6 +33,7 @@ class LossSettings:
     distil_adversarial: bool = False  # DistilE, CE family: self-adversarial weights on the negatives
     kd_weight: float = 1.0  # weight of the listwise term over the teacher's candidates (--teacher_topk)
     kd_temperature: float = 1.0
+    kd_loss: str = "kl"  # how the candidates' soft labels are matched: listwise "kl" or pointwise "bce"
     soft_weight_schedule: str = "constant"  # how the soft weights grow over the epochs (losses/schedule.py)
     soft_weight_warmup: int = 0
     soft_weight_power: float = 2.0
@@ -55,6 +56,8 @@ class LossSettings:
             raise ConfigError(f"--structure_weight must be >= 0, got {settings.structure_weight}")
         if settings.kd_weight < 0:
             raise ConfigError(f"--kd_weight must be >= 0, got {settings.kd_weight}")
+        if settings.kd_loss not in CANDIDATE_LOSSES:
+            raise ConfigError(f"--kd_loss must be one of {', '.join(CANDIDATE_LOSSES)}, got {settings.kd_loss!r}")
         if settings.kd_temperature <= 0:
             raise ConfigError(f"--kd_temperature must be > 0, got {settings.kd_temperature}")
         return settings
@@ -158,9 +161,10 @@ class DistillationLoss(nn.Module):
     def listwise_loss(
         self, learner: Tensor, label: Tensor, mask: Optional[Tensor] = None, sample_weight: Optional[Tensor] = None
     ) -> Tensor:
-        """``kd_weight`` times the mean listwise KL of the learner's (B, C) candidate scores against the
-        label model's (detached): the term that carries the teacher's order of a query's plausible answers."""
-        kl = listwise_kl(learner, label, self.settings.kd_temperature, mask)
+        """``kd_weight`` times the mean candidate term (``--kd_loss``: listwise KL or pointwise BCE) of the
+        learner's (B, C) candidate scores against the label model's (detached): the term that carries the
+        teacher's view of a query's plausible answers."""
+        kl = CANDIDATE_LOSSES[self.settings.kd_loss](learner, label, self.settings.kd_temperature, mask)
         return self.soft_scale * self.settings.kd_weight * weighted_mean(kl, sample_weight)
 
     def soft_weight_log(self) -> Dict[str, Tensor]:

@@ -38,3 +38,21 @@ def listwise_kl(learner: Tensor, label: Tensor, temperature: float = 1.0, mask: 
     if mask is not None:
         terms = terms.masked_fill(mask, 0.0)
     return terms.sum(dim=1) * temperature**2
+
+
+def candidate_bce(learner: Tensor, label: Tensor, temperature: float = 1.0, mask: Optional[Tensor] = None) -> Tensor:
+    """Per-row mean of the pointwise soft-label BCE, -[p log sigma(f) + (1 - p) log(1 - sigma(f))] with
+    p = sigma(f_label), over a query's unmasked candidates: (B, C) -> (B,). Unlike the KL, a candidate's
+    soft label does not compete with the gold's: the teacher can call both likely. ``temperature`` is
+    accepted for the same signature and not used."""
+    import torch.nn.functional as F
+
+    terms = F.binary_cross_entropy_with_logits(learner, torch.sigmoid(label.detach()), reduction="none")
+    if mask is None:
+        return terms.mean(dim=1)
+    keep = (~mask).to(terms.dtype)
+    return (terms * keep).sum(dim=1) / keep.sum(dim=1).clamp_min(1.0)
+
+
+# --kd_loss choices: how the candidates' soft labels are matched
+CANDIDATE_LOSSES = {"kl": listwise_kl, "bce": candidate_bce}
