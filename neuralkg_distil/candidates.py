@@ -32,6 +32,9 @@ class _Side:
     candidates: Tensor  # (Q, k) int32, best first
 
 
+QUERY_SETS = ("train", "all")  # --kd_queries: the training queries, or every (entity, relation) pair
+
+
 class CandidateTable:
     """The teacher's top-``k`` tails of every training ``(h, r)`` and heads of every ``(r, t)``.
 
@@ -41,9 +44,10 @@ class CandidateTable:
     of the query stay: a teacher that ranks them high is right, and the student should learn so.
     """
 
-    def __init__(self, tails: _Side, heads: _Side, num_ent: int, num_rel: int) -> None:
+    def __init__(self, tails: _Side, heads: _Side, num_ent: int, num_rel: int, queries: str = "train") -> None:
         self.tails, self.heads = tails, heads
         self.num_ent, self.num_rel = num_ent, num_rel
+        self.queries = queries
 
     @property
     def k(self) -> int:
@@ -57,16 +61,20 @@ class CandidateTable:
         k: int,
         *,
         batch_size: int = 1024,
+        queries: str = "train",
         progress: Optional[Callable[[str], None]] = None,
     ) -> "CandidateTable":
-        """Score every entity for each distinct training query with ``model`` (no gradient) and keep
-        the ``k`` best. ``triples``: (N, 3) training triples (h, r, t)."""
+        """Score every entity for each distinct training query (``queries="train"``; ``triples``: the
+        (N, 3) training triples) or for every (entity, relation) pair (``"all"``: the teacher's view of
+        queries the training set never asks) with ``model`` (no gradient) and keep the ``k`` best."""
         from neuralkg_distil.evaluation import stream_queries
         from neuralkg_distil.scoring import scorer_for
 
         num_ent, num_rel = int(model.args.num_ent), int(model.args.num_rel)
         if not 0 < k < num_ent:
             raise ConfigError(f"--teacher_topk must lie in 1..{num_ent - 1} (the entity count less one), got {k}")
+        if queries not in QUERY_SETS:
+            raise ConfigError(f"--kd_queries must be one of {', '.join(QUERY_SETS)}, got {queries!r}")
         triples = torch.as_tensor(triples, dtype=torch.long).reshape(-1, 3)
         scorer = scorer_for(model)
         device = next(model.parameters()).device
@@ -77,7 +85,10 @@ class CandidateTable:
         try:
             with torch.no_grad():
                 for tails, anchor_col in ((True, 0), (False, 2)):
-                    keys = torch.unique(triples[:, anchor_col] * num_rel + triples[:, 1])  # sorted
+                    if queries == "all":
+                        keys = torch.arange(num_ent * num_rel)
+                    else:
+                        keys = torch.unique(triples[:, anchor_col] * num_rel + triples[:, 1])  # sorted
                     out = torch.empty((keys.numel(), k + 1), dtype=torch.int32)
                     for lo in range(0, keys.numel(), batch_size):
                         part = keys[lo : lo + batch_size].to(device)
@@ -88,12 +99,44 @@ class CandidateTable:
             model.train(was_training)
         if progress is not None:
             progress(f"teacher candidates: top {k} of {num_ent} entities for {sides[0].keys.numel()} (h, r) and "
-                     f"{sides[1].keys.numel()} (r, t) training queries in {time.time() - started:.1f} s")
-        return cls(sides[0], sides[1], num_ent, num_rel)
+                     f"{sides[1].keys.numel()} (r, t) {'training ' if queries == 'train' else ''}queries "
+                     f"in {time.time() - started:.1f} s")
+        return cls(sides[0], sides[1], num_ent, num_rel, queries)
 
-    def lookup(self, pos: LongTensor, mode: str) -> tuple[LongTensor, Tensor]:
+    # ------------------------------------------------------------------------- cache
+    def save(self, path: Path, signature: str) -> None:
+        """Write the table (tensors and plain values only, read back with ``weights_only=True``)."""
+        from neuralkg_distil.checkpoints import atomic_save
+
+        atomic_save({"signature": signature, "num_ent": self.num_ent, "num_rel": self.num_rel, "queries": self.queries,
+                     "tail_keys": self.tails.keys, "tail_candidates": self.tails.candidates,
+                     "head_keys": self.heads.keys, "head_candidates": self.heads.candidates}, path)
+
+    @classmethod
+    def load(cls, path: Path, signature: str) -> Optional["CandidateTable"]:
+        """The table cached at ``path`` if it was made with ``signature`` (else None: rebuild it)."""
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # missing, truncated or foreign: the cache is only an optimisation
+            return None
+        if not isinstance(data, dict) or data.get("signature") != signature:
+            return None
+        return cls(_Side(data["tail_keys"], data["tail_candidates"]), _Side(data["head_keys"], data["head_candidates"]),
+                   int(data["num_ent"]), int(data["num_rel"]), str(data["queries"]))
+
+    def sample_queries(self, n: int, mode: str, generator: Optional[torch.Generator] = None) -> LongTensor:
+        """``n`` random queries of the table for one side, as (n, 3) triples whose missing entity is a
+        placeholder (0): for the transfer term, which has no gold answer."""
+        side = self.tails if mode == "tail-batch" else self.heads
+        keys = side.keys[torch.randint(0, side.keys.numel(), (n,), generator=generator)]
+        anchor, rel = keys // self.num_rel, keys % self.num_rel
+        zero = torch.zeros_like(anchor)
+        return torch.stack([anchor, rel, zero] if mode == "tail-batch" else [zero, rel, anchor], dim=1)
+
+    def lookup(self, pos: LongTensor, mode: str, mask_answer: bool = True) -> tuple[LongTensor, Tensor]:
         """``(candidates, own)`` for a batch: (B, k+1) entity ids and a bool mask of the entries that
-        are the row's own answer or missing (a query not in the table gets all entries masked)."""
+        are the row's own answer (with ``mask_answer``) or missing (a query not in the table gets all
+        entries masked)."""
         if mode not in ("head-batch", "tail-batch"):
             raise ValueError(f"mode must be head-batch or tail-batch, got {mode!r}")
         tails = mode == "tail-batch"
@@ -104,7 +147,9 @@ class CandidateTable:
         at = torch.searchsorted(side.keys, keys).clamp_(max=side.keys.numel() - 1)
         found = side.keys[at] == keys
         cand = side.candidates[at].long()
-        own = (cand == answer.unsqueeze(1)) | (cand < 0) | ~found.unsqueeze(1)
-        own[:, -1] |= ~own[:, :-1].any(dim=1)  # k entries per row: the last goes where the answer is not among them
+        own = (cand < 0) | ~found.unsqueeze(1)
+        if mask_answer:
+            own |= cand == answer.unsqueeze(1)
+            own[:, -1] |= ~own[:, :-1].any(dim=1)  # k entries per row: the last goes where the answer is not among them
         cand = cand.clamp_min(0)
         return cand.to(pos.device), own.to(pos.device)

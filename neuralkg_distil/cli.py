@@ -48,6 +48,9 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--teacher_topk", default=0, type=int, help="Listwise soft labels: before the stage, find the teacher's top K entities for every training query; each batch adds a KL term between teacher and student over [positive, negatives, those K] (0: off).")
     group.add_argument("--kd_weight", default=1.0, type=float, help="Weight of the listwise KL term of --teacher_topk.")
     group.add_argument("--kd_loss", default="kl", choices=("kl", "bce"), help="How --teacher_topk's candidates are matched: kl (listwise, the teacher's softmax over the candidates) or bce (pointwise, each candidate's sigma(f_T) as its soft label).")
+    group.add_argument("--kd_queries", default="train", choices=("train", "all"), help="Which queries --teacher_topk finds candidates for: the training queries, or every (entity, relation) pair on both sides (for --kd_transfer_queries).")
+    group.add_argument("--kd_transfer_queries", default=0, type=int, help="Per step, this many random queries of the candidate table (with --kd_queries all: most are queries no training triple asks) get the candidate term against the teacher, over [top-k, random entities]; 0: off.")
+    group.add_argument("--kd_transfer_weight", default=1.0, type=float, help="Weight of the --kd_transfer_queries term.")
     group.add_argument("--kd_temperature", default=1.0, type=float, help="Softmax temperature T of the listwise KL term (the term is scaled by T^2).")
     group.add_argument("--soft_weight_schedule", default="constant", choices=("constant", "linear", "power", "step"), help="How every soft weight (alpha/beta, the gates' weights, --kd_weight) grows over the epochs: constant; linear or power ramp from 0 over --soft_weight_warmup epochs; step: 0 until then (IterDE's growing soft weight).")
     group.add_argument("--soft_weight_warmup", default=0, type=int, help="Epochs of the --soft_weight_schedule ramp (or before its step).")
@@ -191,7 +194,24 @@ def _teacher_candidates(args: argparse.Namespace, teacher: Any, train_triples: S
         return None
     from neuralkg_distil.candidates import CandidateTable
 
-    return CandidateTable.from_model(teacher, train_triples, k, progress=print)
+    queries = getattr(args, "kd_queries", "train") or "train"
+    cache, signature = None, None
+    if getattr(args, "teacher_ckpt", None):  # a frozen teacher's table is the same for every student: keep it
+        source = Path(args.teacher_ckpt)
+        stat = source.stat()
+        cache = source.with_name(f"{source.name}.top{k}-{queries}.candidates")
+        signature = f"{stat.st_size}-{stat.st_mtime_ns}-{k}-{queries}-{teacher.args.num_ent}-{teacher.args.num_rel}"
+        table = CandidateTable.load(cache, signature)
+        if table is not None:
+            print(f"teacher candidates: top {k} read from {cache}")
+            return table
+    table = CandidateTable.from_model(teacher, train_triples, k, queries=queries, progress=print)
+    if cache is not None:
+        try:
+            table.save(cache, signature)
+        except OSError as exc:  # a read-only teacher folder: the table is only rebuilt next time
+            warn(f"could not cache the teacher candidates at {cache}: {exc}")
+    return table
 
 
 def train(args: argparse.Namespace, label: Optional[str] = None) -> Dict[str, Any]:

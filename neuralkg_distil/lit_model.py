@@ -92,6 +92,9 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         self.evaluator = evaluator
         # The teacher's top-k per training query (--teacher_topk): the listwise soft term's candidates.
         self.candidates = candidates
+        # Random queries of the table per step (--kd_transfer_queries): the teacher's view of queries
+        # the training set never asks (60% of WN18RR's test (h, r) pairs are no training query).
+        self.transfer_queries = int(getattr(args, "kd_transfer_queries", 0) or 0) if candidates is not None else 0
         self.hits = tuple(getattr(args, "calc_hits", (1, 3, 10)))
         self.regularization = float(getattr(args, "regularization", 0.0) or 0.0)
         self.use_weight = bool(getattr(args, "use_weight", False))
@@ -119,7 +122,10 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         loss = self.loss(student, teacher, self.stage, weight, student_pairs, teacher_pairs,
                          negative_mask=batch.get("negative_mask"))
         if self.candidates is not None:
-            loss = loss + self._listwise_loss(batch, student, teacher, weight)
+            if self.loss.settings.kd_weight > 0:
+                loss = loss + self._listwise_loss(batch, student, teacher, weight)
+            if self.transfer_queries > 0:
+                loss = loss + self._transfer_loss(batch["mode"], student.neg.shape[1])
         if self.regularization > 0:
             loss = loss + self.regularization * n3_penalty(self.model)
             if self.policy.trains_teacher:
@@ -148,6 +154,20 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         learner = torch.cat([student.pos.reshape(-1, 1), student.neg, student_cand], dim=1)
         label = torch.cat([teacher.pos.reshape(-1, 1), teacher.neg, teacher_cand], dim=1)
         return self.loss.listwise_loss(learner, label, mask, weight)
+
+    def _transfer_loss(self, mode: str, num_neg: int) -> torch.Tensor:
+        """The candidate term on random queries of the table (no gold answer): [top-k, random entities]."""
+        device = self.device
+        queries = self.candidates.sample_queries(self.transfer_queries, mode).to(device)
+        cand, missing = self.candidates.lookup(queries, mode, mask_answer=False)
+        noise = torch.randint(0, self.candidates.num_ent, (queries.shape[0], num_neg), device=device)
+        extra = {"positive_sample": queries, "negative_sample": torch.cat([cand, noise], dim=1), "mode": mode}
+        mask = torch.cat([missing, torch.zeros_like(noise, dtype=torch.bool)], dim=1)
+        learner = self.train_scorer(self.model, extra).neg
+        with self.policy.scoring():
+            label = self.train_scorer(self.teacher, extra).neg
+        label = label.to(learner.dtype).clone()
+        return self.loss.listwise_loss(learner, label, mask, weight=self.loss.settings.kd_transfer_weight)
 
     def on_train_epoch_start(self) -> None:
         self.policy.on_train_epoch_start(self.teacher)

@@ -34,6 +34,7 @@ class LossSettings:
     kd_weight: float = 1.0  # weight of the listwise term over the teacher's candidates (--teacher_topk)
     kd_temperature: float = 1.0
     kd_loss: str = "kl"  # how the candidates' soft labels are matched: listwise "kl" or pointwise "bce"
+    kd_transfer_weight: float = 1.0  # weight of the same term on random queries of the table (--kd_transfer_queries)
     soft_weight_schedule: str = "constant"  # how the soft weights grow over the epochs (losses/schedule.py)
     soft_weight_warmup: int = 0
     soft_weight_power: float = 2.0
@@ -54,8 +55,9 @@ class LossSettings:
             raise ConfigError(f"--soft_distance must be smoothl1 or bce, got {settings.soft_distance!r}")
         if settings.structure_weight < 0:
             raise ConfigError(f"--structure_weight must be >= 0, got {settings.structure_weight}")
-        if settings.kd_weight < 0:
-            raise ConfigError(f"--kd_weight must be >= 0, got {settings.kd_weight}")
+        for name in ("kd_weight", "kd_transfer_weight"):
+            if getattr(settings, name) < 0:
+                raise ConfigError(f"--{name} must be >= 0, got {getattr(settings, name)}")
         if settings.kd_loss not in CANDIDATE_LOSSES:
             raise ConfigError(f"--kd_loss must be one of {', '.join(CANDIDATE_LOSSES)}, got {settings.kd_loss!r}")
         if settings.kd_temperature <= 0:
@@ -159,13 +161,15 @@ class DistillationLoss(nn.Module):
         return loss
 
     def listwise_loss(
-        self, learner: Tensor, label: Tensor, mask: Optional[Tensor] = None, sample_weight: Optional[Tensor] = None
+        self, learner: Tensor, label: Tensor, mask: Optional[Tensor] = None, sample_weight: Optional[Tensor] = None,
+        weight: Optional[float] = None,
     ) -> Tensor:
         """``kd_weight`` times the mean candidate term (``--kd_loss``: listwise KL or pointwise BCE) of the
         learner's (B, C) candidate scores against the label model's (detached): the term that carries the
         teacher's view of a query's plausible answers."""
         kl = CANDIDATE_LOSSES[self.settings.kd_loss](learner, label, self.settings.kd_temperature, mask)
-        return self.soft_scale * self.settings.kd_weight * weighted_mean(kl, sample_weight)
+        weight = self.settings.kd_weight if weight is None else weight
+        return self.soft_scale * weight * weighted_mean(kl, sample_weight)
 
     def soft_weight_log(self) -> Dict[str, Tensor]:
         """Mean soft weights of the last call, per side: ``{"student_pos": ..., "student_neg": ..., ...}``."""
