@@ -188,3 +188,68 @@ def test_kd_loss_picks_the_candidate_term():
     assert bce.item() == pytest.approx(2.0 * candidate_bce(learner, label)[0].item())
     with pytest.raises(ConfigError, match="--kd_loss"):
         DistilE_Loss(model_name="ComplEx", kd_loss="mse")
+
+
+def test_all_queries_table_covers_every_pair_and_matches_brute_force():
+    model, _ = _model()
+    table = CandidateTable.from_model(model, _triples(), 4, queries="all", batch_size=32)
+    assert table.tails.keys.numel() == table.heads.keys.numel() == NUM_ENT * NUM_REL
+    scorer = scorer_for(model)
+    for mode in ("tail-batch", "head-batch"):
+        q = table.sample_queries(50, mode, generator=torch.Generator().manual_seed(3))
+        cand, missing = table.lookup(q, mode, mask_answer=False)
+        assert not missing.any()  # every pair is in the table; no gold to leave out
+        with torch.no_grad():
+            full = scorer.score_tails(q[:, 0], q[:, 1]) if mode == "tail-batch" else scorer.score_heads(q[:, 1], q[:, 2])
+        assert torch.allclose(full.gather(1, cand), full.topk(5, dim=1).values, atol=1e-5)
+
+
+def test_candidate_cache_round_trip_and_signature(tmp_path):
+    model, _ = _model()
+    table = CandidateTable.from_model(model, _triples(), 4)
+    path = tmp_path / "t.candidates"
+    table.save(path, "sig-1")
+    again = CandidateTable.load(path, "sig-1")
+    assert again is not None and again.queries == "train"
+    assert torch.equal(again.tails.candidates, table.tails.candidates) and torch.equal(again.heads.keys, table.heads.keys)
+    assert CandidateTable.load(path, "sig-2") is None  # another teacher or k: rebuilt, never reused
+    path.write_bytes(b"not a table")
+    assert CandidateTable.load(path, "sig-1") is None
+    with pytest.raises(ConfigError, match="--kd_queries"):
+        CandidateTable.from_model(model, _triples(), 4, queries="test")
+
+
+def test_transfer_term_adds_to_the_loss_and_leaves_the_teacher_alone():
+    def lit(transfer: int) -> KGDistillLitModel:
+        torch.manual_seed(0)
+        args = parse_args(["--model_name", "ComplEx", "--loss_name", "DistilE_Loss", "--emb_dim", "4", "--lr", "0.05",
+                           "--teacher_topk", "6", "--kd_weight", "0", "--kd_transfer_queries", str(transfer)])
+        args = argparse.Namespace(**{**vars(args), "num_ent": NUM_ENT, "num_rel": NUM_REL})
+        s_spec = ModelSpec("ComplEx", 4, NUM_ENT, NUM_REL, margin=6.0)
+        t_spec = ModelSpec("ComplEx", 16, NUM_ENT, NUM_REL, margin=6.0)
+        teacher = build_model(t_spec, args)
+        models = StageModels(1, build_model(s_spec, args), teacher, s_spec, t_spec, loss_state={})
+        table = CandidateTable.from_model(teacher, _triples(), 6, queries="all")
+        return KGDistillLitModel(models.student, args, models, candidates=table)
+
+    with_transfer, without = lit(32), lit(0)
+    batch = _batch("tail-batch")
+    torch.manual_seed(1)
+    a = with_transfer.training_step(batch, 0).item()
+    torch.manual_seed(1)
+    b = without.training_step(batch, 0).item()
+    assert a > b
+    before = {k: v.clone() for k, v in with_transfer.teacher.state_dict().items()}
+    optimizer = with_transfer.configure_optimizers()["optimizer"]
+    for i in range(3):
+        optimizer.zero_grad()
+        with_transfer.training_step(_batch("head-batch" if i % 2 else "tail-batch"), i).backward()
+        optimizer.step()
+    assert all(torch.equal(v, before[k]) for k, v in with_transfer.teacher.state_dict().items())
+
+
+def test_transfer_queries_need_a_table():
+    from neuralkg_distil.flag_checks import check_flags
+
+    with pytest.raises(ConfigError, match="--kd_transfer_queries needs --teacher_topk"):
+        check_flags(parse_args(["--model_name", "ComplEx", "--kd_transfer_queries", "10"]))
