@@ -397,3 +397,25 @@ def test_wall_clock_budgets_for_students_are_warned_about(tmp_path, small_graph,
     models = {"ComplEx": {"flags": {"lr": 0.01}, "teacher": {"max_time": "00:00:01:00"}}}
     load_experiment(write_config(tmp_path, small_graph, models=models))
     assert capsys.readouterr().err == ""
+
+
+def test_iterde_cells_chain_halving_links_each_from_the_one_before(tmp_path, small_graph, parser):
+    from neuralkg_distil.experiment.config import chain_dims
+
+    assert chain_dims(64, 8) == [32, 16, 8] and chain_dims(64, 24) == [32, 24] and chain_dims(16, 8) == [8]
+    with pytest.raises(ConfigError, match="IterDE needs a student smaller"):
+        chain_dims(8, 8)
+    grid = [{"dataset": "tiny", "model": "ComplEx", "teacher_dim": 16, "student_dim": 4,
+             "method": ["teacher", "no-DS", "IterDE"]}]
+    exp = load_experiment(write_config(tmp_path, small_graph, grid=grid))
+    jobs = exp.jobs_for(Cell("tiny", "ComplEx", 16, 4, "IterDE"))
+    assert [jobs[k].dim for k in ("teacher", "link1", "link2")] == [16, 8, 4] and jobs["result"] is jobs["link2"]
+    argv = command_for(exp, jobs["link2"], parser)
+    assert argv[argv.index("--teacher_ckpt") + 1] == str(stage_dir(exp, jobs["link1"]) / "best.ckpt")
+    assert argv[argv.index("--soft_weight_schedule") + 1] == "power"  # the growing soft weight by default
+    launcher = FakeLauncher()
+    counts = runner(exp, parser, launcher).run()
+    assert counts["failed"] == 0 and counts["done"] == 4  # teacher, no-DS, two links
+    rows = {r["method"]: r for r in rows_of(exp)}
+    assert rows["IterDE"]["status"] == "done" and rows["IterDE"]["total_wall_time_s"] == 3.0  # both links, teacher apart
+    assert "IterDE" in (exp.output_dir / "results.md").read_text()

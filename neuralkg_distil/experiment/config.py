@@ -18,7 +18,9 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from neuralkg_distil.errors import ConfigError
 
-METHODS = ("teacher", "no-DS", "DS", "-S1", "-S2")
+METHODS = ("teacher", "no-DS", "DS", "-S1", "-S2", "IterDE")
+# IterDE's links grow their soft weight unless the file chooses a schedule (the paper's dynamic adjustment).
+ITERDE_SCHEDULE = {"soft_weight_schedule": "power", "soft_weight_warmup": 50}
 PHASES = ("pretrain", "stage1", "stage2")
 GRID_KEYS = ("dataset", "model", "teacher_dim", "student_dim", "method")
 # Flags the runner sets itself; a config that sets them would silently break the job graph.
@@ -128,11 +130,26 @@ class Experiment:
             stage2 = job("stage2", cell.student_dim, "student", teacher_dim=cell.teacher_dim,
                          deps={"teacher": teacher, "student": stage1})
             return {"result": stage2, "stage1": stage1, "teacher": teacher}
+        if cell.method == "IterDE":
+            return self._chain_jobs(cell, teacher)
         # -S1 is a whole training in stage 2 (teacher unfrozen from the start), so it gets stage 1's
         # budget and learning rate rather than stage 2's short fine-tuning settings.
         scratch = Job("stage2", cell.dataset, cell.model, cell.student_dim, self.flags_for("stage1", cell.model, "student", cell.dataset),
                       self.seed, teacher_dim=cell.teacher_dim, student_init="random", deps={"teacher": teacher})
         return {"result": scratch, "teacher": teacher}
+
+    def _chain_jobs(self, cell: Cell, teacher: Job) -> Dict[str, Job]:
+        """IterDE: stage-1 links at halving dimensions from the teacher's down to the student's, each
+        distilled from the one before (``link1``, ``link2``, ...; the last is the result)."""
+        flags = {**ITERDE_SCHEDULE, **self.flags_for("stage1", cell.model, "student", cell.dataset)}
+        jobs: Dict[str, Job] = {"teacher": teacher}
+        previous = teacher
+        for i, dim in enumerate(chain_dims(cell.teacher_dim, cell.student_dim), start=1):
+            previous = Job("stage1", cell.dataset, cell.model, dim, dict(flags), self.seed, teacher_dim=previous.dim,
+                           deps={"teacher": previous})
+            jobs[f"link{i}"] = previous
+        jobs["result"] = previous
+        return jobs
 
     def teacher_jobs(self) -> Dict[str, Job]:
         """The grid's teacher pretrainings, by job id."""
@@ -162,6 +179,18 @@ class Experiment:
             for job in self.jobs_for(cell).values():
                 visit(job)
         return list(ordered.values())
+
+
+def chain_dims(teacher_dim: int, student_dim: int) -> List[int]:
+    """IterDE's students: the teacher's dimension halved while above the student's, then the student's
+    (64 -> 8: [32, 16, 8]; 64 -> 24: [32, 24])."""
+    if student_dim >= teacher_dim:
+        raise ConfigError(f"IterDE needs a student smaller than its teacher, got {teacher_dim} -> {student_dim}")
+    dims, dim = [], teacher_dim // 2
+    while dim > student_dim:
+        dims.append(dim)
+        dim //= 2
+    return dims + [student_dim]
 
 
 def _as_list(value: Any) -> List[Any]:

@@ -27,7 +27,7 @@ COLUMNS = (
 # Lightning's epoch cap when --max_epochs is not given (and --max_steps is not either).
 DEFAULT_MAX_EPOCHS = 1000
 # What the paper tables call each method.
-LABELS = {"teacher": "teacher", "no-DS": "no-DS", "DS": "DS", "-S1": "DS -S1", "-S2": "DS -S2"}
+LABELS = {"teacher": "teacher", "no-DS": "no-DS", "DS": "DS", "-S1": "DS -S1", "-S2": "DS -S2", "IterDE": "IterDE"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -158,7 +158,7 @@ def cell_row(exp: Experiment, cell: Cell) -> Dict[str, Any]:
     row["epochs"] = results.get("epochs")
     row["wall_time_s"] = results.get("wall_time_s")
     # Time to produce the cell's model, its teacher excluded (teachers are shared).
-    own = [j for role, j in jobs.items() if role != "teacher"]
+    own = list({j.job_id: j for role, j in jobs.items() if role != "teacher"}.values())  # "result" is also a named role
     times = [(results_of(exp, j) or {}).get("wall_time_s") for j in own]
     row["total_wall_time_s"] = round(sum(t for t in times if t), 2) if all(times) else None
     if "teacher" in results["models"] and job.kind == "stage2":
@@ -242,7 +242,8 @@ def plot(rows: Sequence[Dict[str, Any]], folder: Path) -> List[Path]:
         if not students:
             continue
         fig, ax = plt.subplots(figsize=(5, 3.6))
-        styles = {"no-DS": ("s-", "tab:gray"), "DS": ("o-", "tab:red"), "-S1": ("^--", "tab:blue"), "-S2": ("v--", "tab:green")}
+        styles = {"no-DS": ("s-", "tab:gray"), "DS": ("o-", "tab:red"), "-S1": ("^--", "tab:blue"), "-S2": ("v--", "tab:green"),
+                  "IterDE": ("D-", "tab:purple")}
         for method, (style, color) in styles.items():
             points = sorted((r["student_dim"], r["mrr"]) for r in students if r["method"] == method)
             if points:
@@ -308,7 +309,8 @@ def curve_plots(exp: Experiment, folder: Path) -> List[Path]:
 
     written: List[Path] = []
     groups = dict.fromkeys((c.dataset, c.model, c.teacher_dim, c.student_dim) for c in exp.cells if c.method != "teacher")
-    styles = {"no-DS": ("-", "tab:gray"), "DS": ("-", "tab:red"), "-S2": ("--", "tab:green"), "-S1": ("--", "tab:blue")}
+    styles = {"no-DS": ("-", "tab:gray"), "DS": ("-", "tab:red"), "-S2": ("--", "tab:green"), "-S1": ("--", "tab:blue"),
+              "IterDE": ("-", "tab:purple")}
     for dataset, model, tdim, sdim in groups:
         curves = method_curves(exp, dataset, model, tdim, sdim)
         if not curves:
