@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from neuralkg_distil.errors import ConfigError, DistilError
+from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.run_folder import RESULTS_FILE
 
 CHAIN_FILE = "chain.json"
@@ -196,29 +196,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``neuralkg-distil iterate --dims ... [training flags]``; exit code 2 with one line on bad input."""
+    """``neuralkg-distil iterate --dims ... [training flags]`` (bad input: ``cli.main`` prints one line, exit 2)."""
     parser = build_parser()
     args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    dims = parse_dims(args.dims)
+    for reserved in ("--emb_dim", "--litmodel_name", "--stage", "--stage2", "--student_ckpt", "--resume"):
+        if any(flag == reserved or flag.startswith(reserved + "=") for flag in rest):
+            raise ConfigError(f"iterate sets {reserved} for each link itself; leave it out")
+    import neuralkg_distil
+
+    neuralkg_distil.register()
+    from neuralkg_distil.cli import parse_args
+
+    probe = parse_args([*rest, "--emb_dim", str(dims[0])])  # the training flags, checked once up front
+    root = Path(args.run_dir) if args.run_dir else (
+        Path(probe.output_dir) / Path(probe.data_path).name / f"{probe.model_name}_iterde_{'-'.join(map(str, dims))}")
+    started = time.time()
     try:
-        dims = parse_dims(args.dims)
-        for reserved in ("--emb_dim", "--litmodel_name", "--stage", "--stage2", "--student_ckpt"):
-            if any(flag == reserved or flag.startswith(reserved + "=") for flag in rest):
-                raise ConfigError(f"iterate sets {reserved} for each link itself; leave it out")
-        import neuralkg_distil
-
-        neuralkg_distil.register()
-        from neuralkg_distil.cli import parse_args
-
-        probe = parse_args([*rest, "--emb_dim", str(dims[0])])  # the training flags, checked once up front
-        root = Path(args.run_dir) if args.run_dir else (
-            Path(probe.output_dir) / Path(probe.data_path).name / f"{probe.model_name}_iterde_{'-'.join(map(str, dims))}")
-        started = time.time()
         run_chain(dims, rest, root, probe.model_name, args.teacher_ckpt)
-        print(f"iterate: {time.time() - started:.0f} s in this call")
-        return 0
-    except DistilError as exc:
-        print(f"neuralkg-distil iterate: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("neuralkg-distil iterate: interrupted; finished links are kept (run the same command to continue)", file=sys.stderr)
         return 130
+    print(f"iterate: {time.time() - started:.0f} s in this call")
+    return 0
