@@ -139,15 +139,12 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
 
     def _listwise_loss(self, batch: Dict[str, Any], student: Scores, teacher: Scores,
                        weight: Optional[torch.Tensor]) -> torch.Tensor:
-        """The student's listwise KL against the teacher over [positive, negatives, teacher's top-k]."""
+        """The student's candidate term (``--kd_loss``) against the teacher over [positive, negatives,
+        the teacher's top-k of the row's query]."""
         pos = batch["positive_sample"]
         cand, own = self.candidates.lookup(pos, batch["mode"])
-        extra = {"positive_sample": pos, "negative_sample": cand, "mode": batch["mode"]}
-        student_cand = self.train_scorer(self.model, extra).neg
-        with self.policy.scoring():
-            teacher_cand = self.train_scorer(self.teacher, extra).neg
-        teacher_cand = teacher_cand.to(student_cand.dtype).clone()  # out of inference mode
-        neg_mask = student.neg_mask if student.neg_mask is not None else batch.get("negative_mask")
+        student_cand, teacher_cand = self._score_candidates(pos, cand, batch["mode"])
+        neg_mask = batch.get("negative_mask")
         if neg_mask is None:
             neg_mask = torch.zeros_like(student.neg, dtype=torch.bool)
         mask = torch.cat([torch.zeros_like(own[:, :1]), neg_mask.reshape(student.neg.shape).to(own.device), own], dim=1)
@@ -155,18 +152,22 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         label = torch.cat([teacher.pos.reshape(-1, 1), teacher.neg, teacher_cand], dim=1)
         return self.loss.listwise_loss(learner, label, mask, weight)
 
+    def _score_candidates(self, triples: torch.Tensor, candidates: torch.Tensor, mode: str) -> tuple:
+        """Student's and teacher's (B, C) scores of ``triples`` with ``candidates`` in the missing slot."""
+        extra = {"positive_sample": triples, "negative_sample": candidates, "mode": mode}
+        learner = self.train_scorer(self.model, extra).neg
+        with self.policy.scoring():
+            label = self.train_scorer(self.teacher, extra).neg
+        return learner, label.to(learner.dtype).clone()  # out of inference mode (the loss detaches it)
+
     def _transfer_loss(self, mode: str, num_neg: int) -> torch.Tensor:
         """The candidate term on random queries of the table (no gold answer): [top-k, random entities]."""
         device = self.device
         queries = self.candidates.sample_queries(self.transfer_queries, mode).to(device)
         cand, missing = self.candidates.lookup(queries, mode, mask_answer=False)
         noise = torch.randint(0, self.candidates.num_ent, (queries.shape[0], num_neg), device=device)
-        extra = {"positive_sample": queries, "negative_sample": torch.cat([cand, noise], dim=1), "mode": mode}
         mask = torch.cat([missing, torch.zeros_like(noise, dtype=torch.bool)], dim=1)
-        learner = self.train_scorer(self.model, extra).neg
-        with self.policy.scoring():
-            label = self.train_scorer(self.teacher, extra).neg
-        label = label.to(learner.dtype).clone()
+        learner, label = self._score_candidates(queries, torch.cat([cand, noise], dim=1), mode)
         return self.loss.listwise_loss(learner, label, mask, weight=self.loss.settings.kd_transfer_weight)
 
     def on_train_epoch_start(self) -> None:
