@@ -14,26 +14,18 @@ from neuralkg_distil.errors import ConfigError
 
 def check_flags(args: argparse.Namespace) -> None:
     """One-line errors for flag values no run can use (before any data is read)."""
-    for name in ("alpha", "beta"):
-        value = getattr(args, name)
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"--{name} must lie in [0, 1], got {value}")
+    from neuralkg_distil.losses.base import LossSettings
+
+    LossSettings.from_args(args)  # the loss's own checks (alpha/beta, kd_*, the schedule), once, before any data
     for name in ("num_neg", "eval_bs", "emb_dim", "check_per_epoch", "lr", "gate_lr", "lr_decay_factor"):
         if getattr(args, name, 1) <= 0:
             raise ConfigError(f"--{name} must be positive, got {getattr(args, name)}")
-    from neuralkg_distil.losses.schedule import SoftWeightSchedule
-
-    SoftWeightSchedule(getattr(args, "soft_weight_schedule", "constant"), getattr(args, "soft_weight_warmup", 0),
-                       getattr(args, "soft_weight_power", 2.0))  # one-line errors for a bad schedule
     if (getattr(args, "kd_transfer_queries", 0) or 0) > 0 and not (getattr(args, "teacher_topk", 0) or 0):
         raise ConfigError("--kd_transfer_queries needs --teacher_topk K (the candidate table it draws its queries from)")
-    if getattr(args, "kd_temperature", 1.0) <= 0:
-        raise ConfigError(f"--kd_temperature must be positive, got {args.kd_temperature}")
     if args.teacher_dim is not None and args.teacher_dim <= 0:
         raise ConfigError(f"--teacher_dim must be positive, got {args.teacher_dim}")
     for name in ("neg_chunk_size", "num_workers", "early_stop_patience", "structure_weight", "train_bs", "num_batches",
-                 "lr_ref_dim", "lr_decay_patience", "teacher_topk", "kd_weight", "kd_transfer_queries",
-                 "kd_transfer_weight"):
+                 "lr_ref_dim", "lr_decay_patience", "teacher_topk", "kd_transfer_queries"):
         value = getattr(args, name, 0) or 0
         if value < 0:
             raise ConfigError(f"--{name} must be >= 0, got {value}")

@@ -62,6 +62,7 @@ class LossSettings:
             raise ConfigError(f"--kd_loss must be one of {', '.join(CANDIDATE_LOSSES)}, got {settings.kd_loss!r}")
         if settings.kd_temperature <= 0:
             raise ConfigError(f"--kd_temperature must be > 0, got {settings.kd_temperature}")
+        SoftWeightSchedule(settings.soft_weight_schedule, settings.soft_weight_warmup, settings.soft_weight_power)
         return settings
 
 
