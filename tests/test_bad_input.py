@@ -14,7 +14,7 @@ from typing import Callable, Dict, List
 import pytest
 import torch
 
-from neuralkg_distil.cli import main
+from neuralkg_distil.cli.main import main
 from neuralkg_distil.data.synthetic import generate_graph
 
 from conftest import cli_flags
@@ -188,7 +188,7 @@ def _empty(earlier: Earlier, tmp_path: Path) -> Path:
 
 def _other_family(earlier: Earlier, tmp_path: Path) -> Path:
     # A checkpoint as NeuralKG writes it (no record of the class): TransH weights.
-    from neuralkg_distil.models import ModelSpec, build_model
+    from neuralkg_distil.kge.spec import ModelSpec, build_model
 
     model = build_model(ModelSpec("TransH", 16, 60, 4))
     path = tmp_path / "transh.ckpt"

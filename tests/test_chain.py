@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from neuralkg_distil.chain import parse_dims
-from neuralkg_distil.checkpoints import read_checkpoint
-from neuralkg_distil.cli import main
+from neuralkg_distil.run.chain import parse_dims
+from neuralkg_distil.checkpoint.files import read_checkpoint
+from neuralkg_distil.cli.main import main
 from neuralkg_distil.errors import ConfigError
 
 from conftest import REPO, cli_flags
@@ -40,7 +40,7 @@ def test_killed_chain_resumes_without_retraining_finished_links(small_graph, tmp
                       "--max_epochs", "40", "--soft_weight_warmup", "10")
     root = tmp_path / "chain"
     argv = ["iterate", "--dims", "32,16,8", "--run_dir", str(root), *flags]
-    proc = subprocess.Popen([sys.executable, "-m", "neuralkg_distil.cli", *argv], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "neuralkg_distil.cli.main", *argv], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last_link = root / "ComplEx_8" / "stage1"
     deadline = time.time() + 240

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from neuralkg_distil.checkpoints import CONFIG_KEY
-from neuralkg_distil.cli import main
+from neuralkg_distil.checkpoint.files import CONFIG_KEY
+from neuralkg_distil.cli.main import main
 
 from conftest import REPO, cli_flags
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from neuralkg_distil.cli import main, parse_args
-from neuralkg_distil.flag_help import cached_help, live_help, unrecognized_message
-from neuralkg_distil.run_output import stale_message
+from neuralkg_distil.cli.main import main, parse_args
+from neuralkg_distil.cli.flag_help import cached_help, live_help, unrecognized_message
+from neuralkg_distil.callbacks.progress import stale_message
 
 from conftest import REPO, cli_flags
 
@@ -25,12 +25,12 @@ def _errors(err: str) -> list:
 
 # ------------------------------------------------------------------------------------------------ help
 def test_cached_help_is_current():
-    # Stale after a change to the flags: python -m neuralkg_distil.flag_help --write
-    assert cached_help() == live_help(), "neuralkg_distil/help.txt is stale: run python -m neuralkg_distil.flag_help --write"
+    # Stale after a change to the flags: python -m neuralkg_distil.cli.flag_help --write
+    assert cached_help() == live_help(), "neuralkg_distil/help.txt is stale: run python -m neuralkg_distil.cli.flag_help --write"
 
 
 def test_help_prints_the_cached_copy_and_falls_back_when_it_is_stale(tmp_path, monkeypatch, capsys):
-    from neuralkg_distil import flag_help
+    from neuralkg_distil.cli import flag_help
 
     assert main(["--help"]) == 0
     assert capsys.readouterr().out == live_help()
@@ -70,7 +70,7 @@ def test_import_is_lazy_but_registration_still_happens():
     code = (
         "import sys, neuralkg_distil\n"
         "assert 'torch' not in sys.modules\n"
-        "from neuralkg_distil.lit_model import KGDistillLitModel\n"  # neuralkg imported from inside one of ours
+        "from neuralkg_distil.training.distill_system import KGDistillLitModel\n"  # neuralkg imported from inside one of ours
         "from neuralkg.utils.tools import import_class\n"
         "assert import_class('neuralkg.lit_model.KGDistillLitModel') is KGDistillLitModel\n"
         "assert import_class('neuralkg.loss.DualDE_Loss').__name__ == 'DualDE_Loss'\n"
@@ -90,7 +90,7 @@ def test_misspelt_flag_is_one_line_with_a_suggestion(capsys):
 
 
 def test_misspelt_sub_command_is_suggested():
-    from neuralkg_distil.cli import build_parser
+    from neuralkg_distil.cli.main import build_parser
 
     assert "did you mean fetch-data?" in unrecognized_message(["fetch_data"], build_parser())
 
@@ -239,7 +239,7 @@ def test_alpha_with_a_learned_weighting_warns(loss, weighting, warned, teacher, 
 # ------------------------------------------------------------------------------------------------ wandb (offline)
 def test_wandb_gets_the_results_and_metrics_csv_is_kept(small_graph, tmp_path, monkeypatch, capsys):
     pytest.importorskip("wandb")
-    from neuralkg_distil import reporting
+    from neuralkg_distil.run import results as reporting
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -274,6 +274,6 @@ def test_wandb_summary_names_student_and_teacher():
 
 
 def reporting_summary(results):
-    from neuralkg_distil.reporting import wandb_summary
+    from neuralkg_distil.run.results import wandb_summary
 
     return wandb_summary(results)

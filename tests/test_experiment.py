@@ -46,7 +46,7 @@ def write_config(folder: Path, data: Path, **changes) -> Path:
 
 @pytest.fixture(scope="module")
 def parser():
-    from neuralkg_distil.cli import build_parser
+    from neuralkg_distil.cli.main import build_parser
 
     return build_parser()
 
@@ -231,7 +231,7 @@ def test_real_run_on_a_generated_graph_then_skip(tmp_path, small_graph):
     config = write_config(tmp_path, small_graph, grid=[
         {"dataset": "tiny", "model": "ComplEx", "teacher_dim": 16, "student_dim": 8,
          "method": ["teacher", "no-DS", "DS", "-S1", "-S2"]}])
-    cmd = [sys.executable, "-m", "neuralkg_distil.cli", "experiment", "--config", str(config), "--jobs", "2"]
+    cmd = [sys.executable, "-m", "neuralkg_distil.cli.main", "experiment", "--config", str(config), "--jobs", "2"]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     out = tmp_path / "out"

@@ -12,9 +12,9 @@ import itertools
 import pytest
 import torch
 
-from neuralkg_distil.models import ModelSpec, build_model
-from neuralkg_distil.scoring import GetScoreScorer, _Rows, train_scorer_for
-from neuralkg_distil.training_scores import FastTrainScorer, expand_shared
+from neuralkg_distil.kge.spec import ModelSpec, build_model
+from neuralkg_distil.kge.scoring import GetScoreScorer, _Rows, train_scorer_for
+from neuralkg_distil.training.batch_scores import FastTrainScorer, expand_shared
 
 NUM_ENT, NUM_REL = 40, 5
 CASES = [(name, False) for name in ("TransE", "TransH", "RotatE", "DistMult", "ComplEx", "SimplE")] + [("TransH", True)]
@@ -174,7 +174,7 @@ def test_rejects_malformed_negatives(name):
 
 
 def test_build_optimizer_fuses_adam_only_where_supported():
-    from neuralkg_distil.optim import build_optimizer
+    from neuralkg_distil.training.optim import build_optimizer
 
     model = make_model("TransE", dtype=torch.float32)
     adam = build_optimizer(torch.optim.Adam, model.parameters(), 1e-3)

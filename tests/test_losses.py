@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neuralkg_distil.errors import ConfigError
-from neuralkg_distil.losses import DistilE_Loss, DualDE_Loss, EntityPairs, Scores, family_of
+from neuralkg_distil.methods.losses import DistilE_Loss, DualDE_Loss, EntityPairs, Scores, family_of
 
 
 def s(pos, neg) -> Scores:

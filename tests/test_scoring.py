@@ -1,4 +1,4 @@
-"""neuralkg_distil.scoring must reproduce NeuralKG's own get_score exactly (to float tolerance)."""
+"""neuralkg_distil.kge.scoring must reproduce NeuralKG's own get_score exactly (to float tolerance)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from neuralkg.model import ComplEx, DistMult, RotatE, SimplE, TransE, TransH, TransR
 
-from neuralkg_distil.scoring import (
+from neuralkg_distil.kge.scoring import (
     ComplExScorer,
     DistMultScorer,
     GetScoreScorer,

@@ -43,16 +43,16 @@ def epoch_path(
     import neuralkg_distil  # noqa: F401
     import torch.nn.functional as F
 
-    from neuralkg_distil.losses import DualDE_Loss
-    from neuralkg_distil.models import ModelSpec, build_model
-    from neuralkg_distil.optim import build_optimizer
-    from neuralkg_distil.sampling import TorchUniSampler
-    from neuralkg_distil.runtime import keep_freed_memory
-    from neuralkg_distil.stages import FrozenTeacher
+    from neuralkg_distil.methods.losses import DualDE_Loss
+    from neuralkg_distil.kge.spec import ModelSpec, build_model
+    from neuralkg_distil.training.optim import build_optimizer
+    from neuralkg_distil.training.sampling import TorchUniSampler
+    from neuralkg_distil.run.runtime import keep_freed_memory
+    from neuralkg_distil.methods.teacher_policy import FrozenTeacher
 
     if path == "ours":
         keep_freed_memory()
-    from neuralkg_distil.training_scores import FastTrainScorer, NeuralKGTrainScorer
+    from neuralkg_distil.training.batch_scores import FastTrainScorer, NeuralKGTrainScorer
 
     if threads:
         torch.set_num_threads(threads)
@@ -114,10 +114,10 @@ def epoch_path(
 def valid_path(model_name: str, data_path: str, dim: int, repeats: int, threads: Optional[int], seed: int) -> Dict[str, Any]:
     """Seconds of one full filtered evaluation of the valid triples (best of ``repeats``)."""
     import neuralkg_distil  # noqa: F401
-    from neuralkg_distil.evaluation import RankingEvaluator
-    from neuralkg_distil.models import ModelSpec, build_model
-    from neuralkg_distil.runtime import keep_freed_memory
-    from neuralkg_distil.sampling import TorchUniSampler
+    from neuralkg_distil.evaluation.ranking import RankingEvaluator
+    from neuralkg_distil.kge.spec import ModelSpec, build_model
+    from neuralkg_distil.run.runtime import keep_freed_memory
+    from neuralkg_distil.training.sampling import TorchUniSampler
 
     keep_freed_memory()
     if threads:

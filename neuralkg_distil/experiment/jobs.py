@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.experiment.config import Experiment, Job
-from neuralkg_distil.run_folder import RESULTS_FILE
+from neuralkg_distil.run.folder import RESULTS_FILE
 
 META_FILE = "job.json"
 CURVE_FILE = "curve.json"  # (epoch, valid MRR) of a finished job, beside its results.json
@@ -91,7 +91,7 @@ def valid_curve(exp: Experiment, job: Job) -> List[Tuple[int, float]]:
 
 def write_curve(exp: Experiment, job: Job) -> List[Tuple[int, float]]:
     """Store a finished job's validation curve as ``curve.json`` beside its results.json."""
-    from neuralkg_distil.checkpoints import atomic_write_json
+    from neuralkg_distil.checkpoint.files import atomic_write_json
 
     curve = valid_curve(exp, job)
     atomic_write_json({"job_id": job.job_id, "metric": "valid mrr", "epochs": [e for e, _ in curve],

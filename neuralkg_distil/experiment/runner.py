@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from neuralkg_distil.checkpoints import atomic_write_json
+from neuralkg_distil.checkpoint.files import atomic_write_json
 from neuralkg_distil.experiment.config import Experiment, Job, load_experiment, select_cells
 from neuralkg_distil.experiment.jobs import META_FILE, command_for, is_done, job_dir, meta_of, write_curve
 from neuralkg_distil.experiment.report import kept_row, read_kept_rows, summary_line, write_reports
@@ -35,7 +35,7 @@ def subprocess_launcher(argv: List[str], log: Path, env: Dict[str, str]) -> subp
     handle = log.open("ab")
     try:
         return subprocess.Popen(
-            [sys.executable, "-u", "-m", "neuralkg_distil.cli", *argv], stdout=handle, stderr=subprocess.STDOUT, env=env
+            [sys.executable, "-u", "-m", "neuralkg_distil.cli.main", *argv], stdout=handle, stderr=subprocess.STDOUT, env=env
         )
     finally:
         handle.close()
@@ -98,7 +98,7 @@ class Runner:
         self.log = log
         if parser is None:
             import neuralkg_distil  # noqa: F401  (registers our classes)
-            from neuralkg_distil.cli import build_parser
+            from neuralkg_distil.cli.main import build_parser
 
             parser = build_parser()
         self.parser = parser
