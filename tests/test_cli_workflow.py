@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from neuralkg_distil.cli.main import main, parse_args
-from neuralkg_distil.cli.flag_help import cached_help, live_help, unrecognized_message
+from neuralkg_distil.cli.main import main
+from neuralkg_distil.cli.parser import parse_args
+from neuralkg_distil.cli.flag_help import unrecognized_message
+from neuralkg_distil.cli.help_cache import cached_help, live_help
 from neuralkg_distil.callbacks.progress import stale_message
 
 from conftest import REPO, cli_flags
@@ -25,12 +27,12 @@ def _errors(err: str) -> list:
 
 # ------------------------------------------------------------------------------------------------ help
 def test_cached_help_is_current():
-    # Stale after a change to the flags: python -m neuralkg_distil.cli.flag_help --write
-    assert cached_help() == live_help(), "neuralkg_distil/help.txt is stale: run python -m neuralkg_distil.cli.flag_help --write"
+    # Stale after a change to the flags: python -m neuralkg_distil.cli.help_cache --write
+    assert cached_help() == live_help(), "neuralkg_distil/help.txt is stale: run python -m neuralkg_distil.cli.help_cache --write"
 
 
 def test_help_prints_the_cached_copy_and_falls_back_when_it_is_stale(tmp_path, monkeypatch, capsys):
-    from neuralkg_distil.cli import flag_help
+    from neuralkg_distil.cli import help_cache as flag_help
 
     assert main(["--help"]) == 0
     assert capsys.readouterr().out == live_help()
@@ -90,7 +92,7 @@ def test_misspelt_flag_is_one_line_with_a_suggestion(capsys):
 
 
 def test_misspelt_sub_command_is_suggested():
-    from neuralkg_distil.cli.main import build_parser
+    from neuralkg_distil.cli.parser import build_parser
 
     assert "did you mean fetch-data?" in unrecognized_message(["fetch_data"], build_parser())
 

@@ -46,7 +46,7 @@ def write_config(folder: Path, data: Path, **changes) -> Path:
 
 @pytest.fixture(scope="module")
 def parser():
-    from neuralkg_distil.cli.main import build_parser
+    from neuralkg_distil.cli.parser import build_parser
 
     return build_parser()
 
@@ -400,7 +400,7 @@ def test_wall_clock_budgets_for_students_are_warned_about(tmp_path, small_graph,
 
 
 def test_iterde_cells_chain_halving_links_each_from_the_one_before(tmp_path, small_graph, parser):
-    from neuralkg_distil.experiment.config import chain_dims
+    from neuralkg_distil.methods.iterde import chain_dims
 
     assert chain_dims(64, 8) == [32, 16, 8] and chain_dims(64, 24) == [32, 24] and chain_dims(16, 8) == [8]
     with pytest.raises(ConfigError, match="IterDE needs a student smaller"):

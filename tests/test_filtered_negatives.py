@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from neuralkg_distil.cli.main import parse_args
+from neuralkg_distil.cli.parser import parse_args
 from neuralkg_distil.methods.losses import DistilE_Loss, DualDE_Loss, Scores
 from neuralkg_distil.methods.losses.terms import (
     ElementTerms, adversarial_neg_weights, combine, uniform_neg_weights,

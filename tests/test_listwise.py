@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from neuralkg_distil.methods.candidates import CandidateTable
-from neuralkg_distil.cli.main import parse_args
+from neuralkg_distil.cli.parser import parse_args
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.training.distill_system import KGDistillLitModel
 from neuralkg_distil.methods.losses.listwise import listwise_kl
@@ -249,7 +249,7 @@ def test_transfer_term_adds_to_the_loss_and_leaves_the_teacher_alone():
 
 
 def test_transfer_queries_need_a_table():
-    from neuralkg_distil.cli.flag_checks import check_flags
+    from neuralkg_distil.run.checks import check_flags
 
     with pytest.raises(ConfigError, match="--kd_transfer_queries needs --teacher_topk"):
         check_flags(parse_args(["--model_name", "ComplEx", "--kd_transfer_queries", "10"]))

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 from neuralkg.utils.tools import import_class
 
-from neuralkg_distil.cli.main import build_parser
+from neuralkg_distil.cli.parser import build_parser
 from neuralkg_distil.plugin.classes import register_all
 from neuralkg_distil.plugin.namespaces import REGISTERED, register, registered_names
 

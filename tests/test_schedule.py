@@ -6,9 +6,9 @@ import argparse
 import pytest
 import torch
 
-from neuralkg_distil.cli.main import parse_args
+from neuralkg_distil.cli.parser import parse_args
 from neuralkg_distil.errors import ConfigError
-from neuralkg_distil.cli.flag_checks import check_flags
+from neuralkg_distil.run.checks import check_flags
 from neuralkg_distil.training.distill_system import KGDistillLitModel
 from neuralkg_distil.methods.losses import DistilE_Loss, Scores
 from neuralkg_distil.methods.losses.schedule import SoftWeightSchedule

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from neuralkg_distil.cli.main import parse_args
+from neuralkg_distil.cli.parser import parse_args
 
 from conftest import REPO
 
@@ -18,7 +18,7 @@ SCRIPTS = sorted((REPO / "scripts").glob("*/*_*_*.sh"))
 PARSE_ONLY = """
 import json, sys
 sys.path.insert(0, {repo!r})
-from neuralkg_distil.cli.main import parse_args
+from neuralkg_distil.cli.parser import parse_args
 argv = [a for a in sys.argv[1:] if a not in ("-u", "main.py")]
 print(json.dumps(vars(parse_args(argv)), default=str))
 """

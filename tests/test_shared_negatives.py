@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from neuralkg_distil.cli.main import parse_args
+from neuralkg_distil.cli.parser import parse_args
 from neuralkg_distil.kge.spec import ModelSpec, build_model
 from neuralkg_distil.training.sampling import TorchUniSampler
 from neuralkg_distil.training.batch_scores import FastTrainScorer, NeuralKGTrainScorer, expand_shared

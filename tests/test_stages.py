@@ -6,7 +6,7 @@ import argparse
 import pytest
 import torch
 
-from neuralkg_distil.cli.main import parse_args
+from neuralkg_distil.cli.parser import parse_args
 from neuralkg_distil.training.distill_system import KGDistillLitModel
 from neuralkg_distil.kge.spec import ModelSpec, build_model
 from neuralkg_distil.methods.roles import StageModels

@@ -21,7 +21,7 @@ def default_data_path() -> str:
 
 def neuralkg_args(data_path: str, **overrides: Any) -> argparse.Namespace:
     """NeuralKG's parsed defaults for ``data_path``, with overrides (a fresh copy each call)."""
-    from neuralkg_distil.cli.main import parse_args
+    from neuralkg_distil.cli.parser import parse_args
 
     args = parse_args(["--data_path", data_path, "--train_bs", "1024", "--num_workers", "0"])
     return argparse.Namespace(**{**vars(copy.copy(args)), **overrides})

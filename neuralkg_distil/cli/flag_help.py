@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import hashlib
-import sys
-from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, NoReturn, Optional, Sequence
+from typing import Any, Dict, Iterable, Mapping, NoReturn, Optional, Sequence
 
-from neuralkg_distil.errors import ConfigError
+from neuralkg_distil.errors import ConfigError, suggest
 
 PROG = "neuralkg-distil"
 SUBCOMMANDS = {
@@ -34,9 +31,6 @@ SUBCOMMANDS = {
     "evaluate": "filtered link prediction of a checkpoint, without training flags",
 }
 HELP_WIDTH = 100
-HELP_FILE = Path(__file__).with_name("help.txt")
-# The files whose code decides the flags, their help and their defaults.
-_SOURCES = ("main.py", "flag_help.py", "output.py")
 
 # NeuralKG 1.0.21's help strings that are missing, wrong (--data_path: "Number of additional
 # processes to load data") or copied from another flag (the three batch flags).
@@ -110,14 +104,6 @@ MODEL_SPECIFIC = (
     "axiom_weight", "inject_triple_percent", "update_axiom_per", "phase_weight", "modulus_weight",
     "regularization_two", "num_ent", "num_rel", "eval_task",
 )
-
-
-def suggest(name: str, choices: Iterable[str]) -> Optional[str]:
-    """The closest of ``choices`` to a misspelt ``name`` (case-insensitive), or None."""
-    choices = list(choices)
-    lowered = {c.lower(): c for c in choices}
-    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[match[0]] if match else None
 
 
 class DefaultsFormatter(argparse.HelpFormatter):
@@ -290,25 +276,6 @@ def load_config_file(path: str, dests: Iterable[str]) -> Dict[str, Any]:
     return values
 
 
-def save_config_file(args: argparse.Namespace, path: Path) -> Path:
-    """``--save_config``: the run's flags as YAML for ``--load_config`` (those given or not at their default)."""
-    import yaml
-
-    from neuralkg_distil.cli.main import build_parser
-
-    defaults = {a.dest: a.default for a in build_parser()._actions}  # noqa: SLF001
-    explicit = getattr(args, "_explicit", frozenset())
-    skip = {"load_config", "config_path", "save_config", "help", "resume", "overwrite"}
-    values = {
-        key: value for key, value in sorted(vars(args).items())
-        if key in defaults and key not in skip and isinstance(value, (str, int, float, bool, list, type(None)))
-        and (key in explicit or value != defaults[key])
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(values, sort_keys=True), encoding="utf-8")
-    return path
-
-
 def explicit_dests(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set:
     """The flags (by dest) given on the command line, whatever their values."""
     saved = {a: a.default for a in parser._actions}  # noqa: SLF001
@@ -323,64 +290,3 @@ def explicit_dests(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set:
         for action, default in saved.items():
             action.default = default
         parser._defaults.update(saved_defaults)  # noqa: SLF001
-
-
-# ------------------------------------------------------------------------------------------------ cached help
-def help_key() -> str:
-    """Changes whenever the flags or their help can change: our sources, NeuralKG's and Lightning's versions."""
-    from importlib import metadata
-
-    digest = hashlib.sha256()
-    here = Path(__file__).parent
-    for name in _SOURCES:
-        path = here / name
-        digest.update(path.read_bytes() if path.is_file() else b"")
-    for dist in ("neuralkg", "pytorch-lightning"):
-        try:
-            digest.update(f"{dist}={metadata.version(dist)}".encode())
-        except metadata.PackageNotFoundError:
-            digest.update(f"{dist}=none".encode())
-    digest.update(f"python={sys.version_info[:2]}".encode())
-    return digest.hexdigest()[:16]
-
-
-def cached_help() -> Optional[str]:
-    """The help text written by :func:`write_help`, if still current; else None."""
-    try:
-        text = HELP_FILE.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    first, _, body = text.partition("\n")
-    return body if first == f"# key {help_key()}" else None
-
-
-def live_help() -> str:
-    import neuralkg_distil  # noqa: F401
-    from neuralkg_distil.cli.main import build_parser
-
-    return build_parser().format_help()
-
-
-def write_help(path: Path = HELP_FILE) -> Path:
-    path.write_text(f"# key {help_key()}\n{live_help()}", encoding="utf-8")
-    return path
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m neuralkg_distil.cli.flag_help", description="Rewrite the cached --help text.")
-    parser.add_argument("--write", action="store_true", help=f"write {HELP_FILE.name} from the live parser")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the cached help is stale")
-    args = parser.parse_args(argv)
-    from neuralkg_distil.cli.output import configure_output
-
-    configure_output()
-    if args.write:
-        print(f"wrote {write_help()}")
-    if args.check and cached_help() != live_help():
-        print(f"{HELP_FILE} is stale: run python -m neuralkg_distil.cli.flag_help --write", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -64,7 +64,7 @@ def model_class(name: str) -> type:
     if not isinstance(cls, type) or not issubclass(cls, nn.Module):
         from neuralkg_distil.plugin.namespaces import available_names
 
-        from neuralkg_distil.cli.flag_checks import did_you_mean
+        from neuralkg_distil.run.checks import did_you_mean
 
         names = available_names("model", nn.Module)
         raise ConfigError(f"unknown model {name!r} (--model_name / --teacher_model); NeuralKG knows: {', '.join(names)}"

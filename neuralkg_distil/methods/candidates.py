@@ -15,6 +15,7 @@ where the teacher moves (its candidates are then those of the teacher at the sta
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable, Optional
 

@@ -20,6 +20,7 @@ from torch import nn
 from neuralkg_distil.checkpoint.files import read_checkpoint
 from neuralkg_distil.errors import CheckpointError, ConfigError
 from neuralkg_distil.kge.spec import ModelSpec, build_model
+from neuralkg_distil.run.folder import default_run_dir
 from neuralkg_distil.checkpoint.rebuild import load_model
 
 
@@ -31,22 +32,6 @@ def stage_of(args: argparse.Namespace) -> int:
     if stage not in (1, 2):
         raise ConfigError(f"--stage must be 1 or 2, got {stage}")
     return int(stage)
-
-
-def default_run_dir(args: argparse.Namespace, distil: bool) -> Path:
-    """``<output_dir>/<dataset folder>/<model>_<dim>[_distil]``, unless ``--run_dir`` is given.
-
-    Under a wandb sweep agent each run gets its own sub-folder, so the runs never collide.
-    """
-    if getattr(args, "run_dir", None):
-        return Path(args.run_dir)
-    dataset = Path(args.data_path).name or args.dataset_name
-    suffix = "_distil" if distil else ""
-    run_dir = Path(getattr(args, "output_dir", None) or "output") / dataset / f"{args.model_name}_{args.emb_dim}{suffix}"
-    sweep, run = os.environ.get("WANDB_SWEEP_ID"), os.environ.get("WANDB_RUN_ID")
-    if getattr(args, "use_wandb", False) and sweep and run:
-        run_dir = run_dir / f"sweep-{sweep}" / run
-    return run_dir
 
 
 def stage1_checkpoint(args: argparse.Namespace) -> Path:

@@ -28,8 +28,6 @@ from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.run.folder import RESULTS_FILE
 
 CHAIN_FILE = "chain.json"
-# The paper's growing soft weight when no schedule is given: (epoch / warmup) ** 2 over this many epochs.
-DEFAULT_WARMUP = 50
 
 
 def parse_dims(text: str) -> List[int]:
@@ -116,13 +114,16 @@ def _without_distillation_loss(argv: List[str]) -> List[str]:
 
 
 def default_schedule(flags: Sequence[str]) -> List[str]:
-    """The paper's growing soft weight unless the user chose a schedule."""
+    """IterDE's growing soft weight (:data:`neuralkg_distil.methods.iterde.DEFAULT_SCHEDULE`) unless
+    the user chose a schedule."""
+    from neuralkg_distil.methods.iterde import DEFAULT_SCHEDULE
+
     given = {f.split("=", 1)[0] for f in flags if f.startswith("--")}
     extra: List[str] = []
     if "--soft_weight_schedule" not in given:
-        extra += ["--soft_weight_schedule", "power"]
+        extra += ["--soft_weight_schedule", DEFAULT_SCHEDULE["soft_weight_schedule"]]
         if "--soft_weight_warmup" not in given:
-            extra += ["--soft_weight_warmup", str(DEFAULT_WARMUP)]
+            extra += ["--soft_weight_warmup", str(DEFAULT_SCHEDULE["soft_weight_warmup"])]
     return extra
 
 
@@ -134,7 +135,8 @@ def run_chain(dims: Sequence[int], flags: Sequence[str], root: Path, model: str,
               teacher_ckpt: Optional[str] = None) -> Dict[str, Any]:
     """Train (or keep) every link in order; returns and writes the chain's summary."""
     from neuralkg_distil.checkpoint.files import atomic_write_json
-    from neuralkg_distil.cli.main import parse_args, train
+    from neuralkg_distil.cli.parser import parse_args
+    from neuralkg_distil.run.builder import train
 
     links = plan(root, model, dims, teacher_ckpt)
     schedule = default_schedule(flags)
@@ -206,7 +208,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import neuralkg_distil
 
     neuralkg_distil.register()
-    from neuralkg_distil.cli.main import parse_args
+    from neuralkg_distil.cli.parser import parse_args
 
     probe = parse_args([*rest, "--emb_dim", str(dims[0])])  # the training flags, checked once up front
     root = Path(args.run_dir) if args.run_dir else (

@@ -2,36 +2,37 @@
 
 Pretrain a teacher, train a same-size-as-student model directly (no-DS, the baseline), distil
 stage 1 and stage 2, then print teacher vs. direct student vs. distilled student. Every step
-goes through the same ``train`` entry point users call, with the same flags.
+goes through the run builder's ``train``, the entry point of every command, with the same flags.
 """
 from __future__ import annotations
 
 import argparse
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from neuralkg_distil.run.results import METRIC_COLUMNS, table
 
 
-def _common(data: Path, run_root: Path, args: argparse.Namespace) -> List[str]:
+def _common(data: Path, run_root: Path, args: argparse.Namespace) -> Dict[str, Any]:
     """Flags of every training: the recipe ``<dataset>/<model>/demo`` plus the demo's own options."""
-    flags = [
-        "--preset", f"{data.name}/{args.model}/demo", "--model_name", args.model, "--data_path", str(data),
-        "--num_workers", "0", "--seed", str(args.seed), "--output_dir", str(run_root), "--overwrite",
-        "--neg_chunk_size", str(args.neg_chunk_size), "--enable_model_summary", "false",
-    ]
+    values: Dict[str, Any] = {
+        "preset": f"{data.name}/{args.model}/demo", "model_name": args.model, "data_path": str(data),
+        "num_workers": 0, "seed": args.seed, "output_dir": str(run_root), "overwrite": True,
+        "neg_chunk_size": args.neg_chunk_size, "enable_model_summary": False,
+    }
     if args.quiet:  # else: a progress bar only on a terminal
-        flags += ["--enable_progress_bar", "false"]
+        values["enable_progress_bar"] = False
     if args.regularization is not None:
-        flags += ["--regularization", str(args.regularization)]
-    return flags
+        values["regularization"] = args.regularization
+    return values
 
 
 def run_demo(args: argparse.Namespace) -> Dict[str, Any]:
     """Run the four trainings and return the rows of the comparison table."""
-    from neuralkg_distil.cli.main import parse_args, train
+    from neuralkg_distil.cli.parser import training_args
     from neuralkg_distil.data.synthetic import generate_graph
+    from neuralkg_distil.run.builder import train
 
     workdir = Path(args.workdir)
     if args.data_path:
@@ -41,19 +42,18 @@ def run_demo(args: argparse.Namespace) -> Dict[str, Any]:
         generate_graph(data, seed=args.seed)
     runs = workdir / "runs"
     common = _common(data, runs, args)
-    epochs = [] if args.epochs is None else ["--max_epochs", str(args.epochs)]
+    epochs = {} if args.epochs is None else {"max_epochs": args.epochs}
     started = time.time()
 
-    def run(flags: List[str], label: str) -> Dict[str, Any]:
+    def run(values: Dict[str, Any], label: str) -> Dict[str, Any]:
         print(flush=True)
-        return train(parse_args(common + flags), label=label)
+        return train(training_args({**common, **values}), label=label)
 
-    teacher = run(["--emb_dim", str(args.teacher_dim), *epochs], f"teacher {args.model} {args.teacher_dim}")
-    direct = run(["--emb_dim", str(args.student_dim), *epochs], f"no-DS student {args.model} {args.student_dim} (trained directly)")
-    distil = ["--emb_dim", str(args.student_dim), "--teacher_ckpt", teacher["checkpoint"]]
-    distil += ["--loss_name", args.loss] if args.loss else []
-    stage1 = run(distil + epochs, f"distillation stage 1: student {args.model} {args.student_dim}, teacher frozen")
-    stage2 = run(distil + ["--stage", "2"] + ([] if args.epochs is None else ["--max_epochs", str(max(10, args.epochs // 4))]),
+    teacher = run({"emb_dim": args.teacher_dim, **epochs}, f"teacher {args.model} {args.teacher_dim}")
+    direct = run({"emb_dim": args.student_dim, **epochs}, f"no-DS student {args.model} {args.student_dim} (trained directly)")
+    distil = {"emb_dim": args.student_dim, "teacher_ckpt": teacher["checkpoint"], **({"loss_name": args.loss} if args.loss else {})}
+    stage1 = run({**distil, **epochs}, f"distillation stage 1: student {args.model} {args.student_dim}, teacher frozen")
+    stage2 = run({**distil, "stage": 2, **({} if args.epochs is None else {"max_epochs": max(10, args.epochs // 4)})},
                  f"distillation stage 2: student {args.model} {args.student_dim} and teacher {args.teacher_dim}")
 
     rows = [

@@ -6,6 +6,8 @@ one place that deletes).
 """
 from __future__ import annotations
 
+import argparse
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -57,3 +59,19 @@ def log_version(run_dir: Path, stage_name: str, resuming: bool) -> str:
     while (run_dir / "logs" / f"{stage_name}-resume{number}").exists():
         number += 1
     return f"{stage_name}-resume{number}"
+
+
+def default_run_dir(args: argparse.Namespace, distil: bool) -> Path:
+    """``<output_dir>/<dataset folder>/<model>_<dim>[_distil]``, unless ``--run_dir`` is given.
+
+    Under a wandb sweep agent each run gets its own sub-folder, so the runs never collide.
+    """
+    if getattr(args, "run_dir", None):
+        return Path(args.run_dir)
+    dataset = Path(args.data_path).name or args.dataset_name
+    suffix = "_distil" if distil else ""
+    run_dir = Path(getattr(args, "output_dir", None) or "output") / dataset / f"{args.model_name}_{args.emb_dim}{suffix}"
+    sweep, run = os.environ.get("WANDB_SWEEP_ID"), os.environ.get("WANDB_RUN_ID")
+    if getattr(args, "use_wandb", False) and sweep and run:
+        run_dir = run_dir / f"sweep-{sweep}" / run
+    return run_dir

@@ -16,37 +16,21 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from neuralkg_distil.methods.base import DistillationMethod
 from neuralkg_distil.methods.candidates import CandidateTable
 from neuralkg_distil.checkpoint.files import CONFIG_KEY, FORMAT_VERSION
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.evaluation.ranking import RankingEvaluator
 from neuralkg_distil.callbacks.guards import check_finite
-from neuralkg_distil.methods.losses import DistillationLoss, DualDE_Loss, EntityPairs, Scores
+from neuralkg_distil.methods.losses import DistillationLoss, EntityPairs, Scores
 from neuralkg_distil.kge.spec import entity_vectors, n3_penalty
 from neuralkg_distil.training.optim import LR_FOLLOWS_FLAG, build_optimization, model_group
 from neuralkg_distil.evaluation.lightning_hooks import RankCollector
+from neuralkg_distil.methods.registry import resolve_method
 from neuralkg_distil.methods.roles import StageModels, build_stage_models
-from neuralkg_distil.methods.teacher_policy import policy_for_stage
 from neuralkg_distil.training.batch_scores import FastTrainScorer, TrainScorer
 
 log = logging.getLogger(__name__)
-
-
-def distillation_loss_class(name: Optional[str]) -> type:
-    """Resolve ``--loss_name`` in NeuralKG's loss namespace; it must be a distillation loss."""
-    import importlib
-
-    cls = getattr(importlib.import_module("neuralkg.loss"), name, None) if name else None
-    if isinstance(cls, type) and issubclass(cls, DistillationLoss):
-        return cls
-    if cls is None and name:
-        from neuralkg_distil.cli.flag_checks import did_you_mean
-        from neuralkg_distil.plugin.namespaces import available_names
-
-        names = available_names("loss")
-        raise ConfigError(f"unknown --loss_name {name!r}; NeuralKG knows: {', '.join(names)}{did_you_mean(name, names)}")
-    log.warning("--loss_name %s is not a distillation loss; using DualDE_Loss", name)
-    return DualDE_Loss
 
 
 class KGDistillLitModel(RankCollector, pl.LightningModule):
@@ -70,6 +54,7 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         evaluator: Optional[RankingEvaluator] = None,
         dataset_checksum: Optional[str] = None,
         candidates: Optional[CandidateTable] = None,
+        method: Optional[DistillationMethod] = None,
     ) -> None:
         super().__init__()
         if stage_models is None:
@@ -83,9 +68,10 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         self.student_spec = stage_models.student_spec
         self.teacher_spec = stage_models.teacher_spec
         self.dataset_checksum = dataset_checksum
-        self.policy = policy_for_stage(self.stage, bool(getattr(args, "teacher_bf16", False)))
+        self.method = method if method is not None else resolve_method(getattr(args, "loss_name", None))
+        self.policy = self.method.teacher_policy(self.stage, args)
         self.policy.prepare(self.teacher)
-        self.loss = loss if loss is not None else distillation_loss_class(getattr(args, "loss_name", None))(args)
+        self.loss = loss if loss is not None else self.method.build_loss(args)
         if stage_models.loss_state and self.loss.student_weighting.carries_over:
             self.loss.load_state_dict(stage_models.loss_state, strict=False)
         self.train_scorer: TrainScorer = train_scorer or FastTrainScorer()
@@ -172,9 +158,10 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self.policy.on_train_epoch_start(self.teacher)
-        scale = self.loss.set_epoch(int(self.current_epoch))
-        if self.loss.schedule.kind != "constant" and self._trainer is not None:
-            self.log("Train|soft_weight_scale", scale, on_step=False, on_epoch=True)
+        logged = self.method.on_train_epoch_start(self.loss, int(self.current_epoch))
+        if self._trainer is not None:
+            for name, value in logged.items():
+                self.log(f"Train|{name}", value, on_step=False, on_epoch=True)
 
     def configure_optimizers(self) -> Dict[str, Any]:
         groups = [model_group(self.args, self.model)]
@@ -195,15 +182,6 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         metrics = self.pop_metrics("val")
         self.log_dict({f"Eval|{k}": v for k, v in metrics.items()}, prog_bar=True)
 
-    def test_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
-        self.collect_ranks("student", self.model, batch["positive_sample"])
-        self.collect_ranks("teacher", self.teacher, batch["positive_sample"])
-
-    def test_epoch_end(self, outputs: Any) -> None:
-        logged = {f"Test|{k}": v for k, v in self.pop_metrics("student").items()}
-        logged.update({f"Test|teacher_{k}": v for k, v in self.pop_metrics("teacher").items()})
-        self.log_dict(logged)
-
     # --------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         checkpoint[CONFIG_KEY] = {
@@ -211,7 +189,7 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
             "kind": "distil",
             "stage": self.stage,
             "models": {"model": self.student_spec.to_dict(), "teacher": self.teacher_spec.to_dict()},
-            "loss": {"name": type(self.loss).__name__, "weighting": self.loss.weighting_kind, "family": self.loss.family},
+            **self.method.checkpoint_entry(self.loss),
             "dataset_checksum": self.dataset_checksum,
             # where the dictionaries (and the triples for filtering) are, for neuralkg_distil.load
             "data_path": _absolute(getattr(self.args, "data_path", None)),

@@ -69,8 +69,3 @@ class PretrainLitModel(RankCollector, KGELitModel):
     def validation_epoch_end(self, outputs: Any) -> None:
         self.log_dict({f"Eval|{k}": v for k, v in self.pop_metrics("val").items()}, prog_bar=True)
 
-    def test_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
-        self.collect_ranks("test", self.model, batch["positive_sample"])
-
-    def test_epoch_end(self, outputs: Any) -> None:
-        self.log_dict({f"Test|{k}": v for k, v in self.pop_metrics("test").items()}, prog_bar=True)

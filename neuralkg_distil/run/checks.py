@@ -9,7 +9,7 @@ import argparse
 import importlib
 from typing import AbstractSet, Callable, List
 
-from neuralkg_distil.errors import ConfigError
+from neuralkg_distil.errors import ConfigError, did_you_mean
 
 
 def check_flags(args: argparse.Namespace) -> None:
@@ -77,14 +77,6 @@ def resolve(namespace: str, name: str, flag: str) -> type:
         valid = [n for n in available_names(namespace) if fits(getattr(module, n))]
         raise ConfigError(f"unknown {flag} {name!r}; valid: {', '.join(valid)}{did_you_mean(name, valid)}")
     return cls
-
-
-def did_you_mean(name: str, valid: List[str]) -> str:
-    """"; did you mean X?" for the closest valid name (difflib), or ""."""
-    from neuralkg_distil.cli.flag_help import suggest
-
-    match = suggest(name, [v for v in valid if v != name])
-    return f"; did you mean {match}?" if match else ""
 
 
 # Flags whose class names are matched case-insensitively (complex -> ComplEx), and their namespace.
