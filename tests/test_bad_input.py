@@ -428,6 +428,7 @@ def test_overwrite_replaces_the_earlier_run(earlier: Earlier, tmp_path: Path, ca
     assert new["seed"] == 11 and old["seed"] == 7 and new["models"]["model"]["emb_dim"] == 8
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_bad_input_from_a_real_process(earlier: Earlier, tmp_path: Path) -> None:
     """The installed entry point: exit status 2 and one stderr line, no traceback."""
     import subprocess

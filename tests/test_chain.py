@@ -35,6 +35,7 @@ def test_iterate_refuses_flags_it_sets_itself(capsys):
     assert "iterate sets --emb_dim" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_killed_chain_resumes_without_retraining_finished_links(small_graph, tmp_path, capsys):
     flags = cli_flags(small_graph, tmp_path, "--model_name", "ComplEx", "--loss_name", "DistilE_Loss", "--lr", "0.05",
                       "--max_epochs", "40", "--soft_weight_warmup", "10")

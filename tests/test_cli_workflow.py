@@ -59,6 +59,7 @@ def test_help_shows_defaults_fixed_strings_and_sub_commands_first():
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["fetch-data", "--help"]])
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_help_does_not_import_torch(argv):
     proc = subprocess.run([sys.executable, "-X", "importtime", "main.py", *argv], cwd=REPO, capture_output=True,
                           text=True, timeout=120, env=ENV)
@@ -68,6 +69,7 @@ def test_help_does_not_import_torch(argv):
     assert "usage:" in proc.stdout and "Warning" not in proc.stderr.replace("import time:", "")
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_import_is_lazy_but_registration_still_happens():
     code = (
         "import sys, neuralkg_distil\n"
@@ -177,6 +179,7 @@ def test_training_prints_one_line_per_validation(small_graph, tmp_path, capsys):
     assert (tmp_path / small_graph.name / "ComplEx_8" / "pretrain" / "results.json").is_file()  # canonical name
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_real_process_output_is_short_and_verbose_brings_banners_back(small_graph, tmp_path):
     def run(*extra):
         argv = cli_flags(small_graph, tmp_path, *PRETRAIN, "--emb_dim", "8", "--max_epochs", "2", "--overwrite", *extra)

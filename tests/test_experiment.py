@@ -227,6 +227,7 @@ def test_time_limit_interrupts_and_the_next_run_resumes(tmp_path, small_graph, p
     assert counts["failed"] == 0 and all(r["status"] == "done" for r in rows_of(exp))
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_real_run_on_a_generated_graph_then_skip(tmp_path, small_graph):
     config = write_config(tmp_path, small_graph, grid=[
         {"dataset": "tiny", "model": "ComplEx", "teacher_dim": 16, "student_dim": 8,

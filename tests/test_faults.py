@@ -264,6 +264,7 @@ def test_crash_mid_write_keeps_the_previous_file(point: str, tmp_path: Path, mon
 
 
 # ------------------------------------------------------------------------------ kill and resume
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_killed_run_resumes_to_the_same_metrics(setup, tmp_path: Path, capsys) -> None:
     """SIGKILL a real training process after its first checkpoint, resume, compare with a clean run."""
     flags = cli_flags(setup["graph"], tmp_path, *PRETRAIN, "--emb_dim", "16", "--max_epochs", "10")

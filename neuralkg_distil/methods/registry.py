@@ -87,3 +87,8 @@ class _LossOnly(DistillationMethod):
     def __init__(self, loss_class: type) -> None:
         self.loss_class = loss_class
         self.name = f"custom ({loss_class.__name__})"
+
+
+def unregister_method(name: str) -> None:
+    """Remove a method (a test's own, once it is done with it)."""
+    _METHODS.pop(name, None)
