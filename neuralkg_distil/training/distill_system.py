@@ -72,6 +72,7 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         self.policy = self.method.teacher_policy(self.stage, args)
         self.policy.prepare(self.teacher)
         self.loss = loss if loss is not None else self.method.build_loss(args)
+        self.loss.set_models(self.student_spec, self.teacher_spec)
         if stage_models.loss_state and self.loss.student_weighting.carries_over:
             self.loss.load_state_dict(stage_models.loss_state, strict=False)
         self.train_scorer: TrainScorer = train_scorer or FastTrainScorer()

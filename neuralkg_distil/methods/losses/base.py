@@ -8,12 +8,15 @@ from typing import Any, Dict, Optional, Tuple
 from torch import Tensor, nn
 
 from neuralkg_distil.errors import ConfigError
-from neuralkg_distil.methods.losses.families import family_of
+from neuralkg_distil.methods.losses.families import MARGIN, family_of
 from neuralkg_distil.methods.losses.listwise import CANDIDATE_LOSSES
 from neuralkg_distil.methods.losses.schedule import SoftWeightSchedule
 from neuralkg_distil.methods.losses.structure import structure_distance
 from neuralkg_distil.methods.losses.terms import ElementTerms, Scores, combine, weighted_mean
 from neuralkg_distil.methods.losses.weighting import make_weighting
+
+
+SOFT_LABEL_SCALES = ("none", "dim")
 
 
 @dataclass
@@ -38,6 +41,7 @@ class LossSettings:
     soft_weight_schedule: str = "constant"  # how the soft weights grow over the epochs (losses/schedule.py)
     soft_weight_warmup: int = 0
     soft_weight_power: float = 2.0
+    soft_label_scale: str = "none"  # "dim": the label model's distances expressed at the learner's dimension
 
     @classmethod
     def from_args(cls, args: Optional[argparse.Namespace], **overrides: Any) -> "LossSettings":
@@ -63,6 +67,8 @@ class LossSettings:
         if settings.kd_temperature <= 0:
             raise ConfigError(f"--kd_temperature must be > 0, got {settings.kd_temperature}")
         SoftWeightSchedule(settings.soft_weight_schedule, settings.soft_weight_warmup, settings.soft_weight_power)
+        if settings.soft_label_scale not in SOFT_LABEL_SCALES:
+            raise ConfigError(f"--soft_label_scale must be one of {', '.join(SOFT_LABEL_SCALES)}, got {settings.soft_label_scale!r}")
         return settings
 
 
@@ -101,6 +107,28 @@ class DistillationLoss(nn.Module):
         s = self.settings
         self.schedule = SoftWeightSchedule(s.soft_weight_schedule, s.soft_weight_warmup, s.soft_weight_power)
         self.soft_scale = self.schedule.factor(0)  # the current epoch's factor (set_epoch)
+        # (a, b) per side: the soft term sees a * label + b (set_models; identity until then)
+        self.label_maps: Dict[str, Tuple[float, float]] = {}
+
+    def set_models(self, student: Any, teacher: Any) -> None:
+        """Tell the loss the two models' specs (``emb_dim``, ``margin``), for ``--soft_label_scale dim``.
+
+        A distance model scores ``gamma - d(h, r, t)`` with ``d`` summed over its coordinates, so a
+        64-dim teacher's distances are about 64 / 16 times a 16-dim student's: matching them raw makes
+        the student inflate its embeddings. With ``dim`` the label model's distance is rescaled to the
+        learner's dimension first: ``f' = gamma_L - (gamma_label - f) * d_L / d_label``.
+        """
+        if self.settings.soft_label_scale != "dim":
+            return
+        if self.family != MARGIN:
+            raise ConfigError("--soft_label_scale dim is for distance models (the margin family: TransE, TransH); "
+                              f"{self.settings.model_name} scores are not a margin minus a distance")
+
+        def mapping(learner: Any, label: Any) -> Tuple[float, float]:
+            a = float(learner.emb_dim) / float(label.emb_dim)
+            return a, float(learner.margin) - float(label.margin) * a
+
+        self.label_maps = {"student": mapping(student, teacher), "teacher": mapping(teacher, student)}
 
     def set_epoch(self, epoch: int) -> float:
         """Apply the soft-weight schedule for ``epoch`` (called at each epoch's start); returns its factor."""
@@ -118,9 +146,10 @@ class DistillationLoss(nn.Module):
         sample_weight: Optional[Tensor],
         learner_pairs: Optional[EntityPairs],
         label_pairs: Optional[EntityPairs],
+        side: str = "student",
     ) -> Tensor:
         """One model's loss against the other's soft labels."""
-        terms = self.element_terms(learner, label.detach())
+        terms = self.element_terms(learner, _mapped(label.detach(), self.label_maps.get(side)))
         w_pos, w_neg = weighting(label)
         if self.soft_scale != 1.0:
             w_pos, w_neg = w_pos * self.soft_scale, w_neg * self.soft_scale
@@ -156,7 +185,7 @@ class DistillationLoss(nn.Module):
         loss = self.side_loss(student, teacher, self.student_weighting, subsampling_weight, student_pairs, teacher_pairs)
         if stage == 2:
             teacher_loss = self.side_loss(
-                teacher, student, self.teacher_weighting, subsampling_weight, teacher_pairs, student_pairs
+                teacher, student, self.teacher_weighting, subsampling_weight, teacher_pairs, student_pairs, side="teacher"
             )
             loss = loss + teacher_loss
         return loss
@@ -183,3 +212,11 @@ class DistillationLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"family={self.family}, weighting={self.weighting_kind}"
+
+
+def _mapped(label: Scores, mapping: Optional[Tuple[float, float]]) -> Scores:
+    """``a * label + b`` (the label model's scores on the learner's scale), or the label itself."""
+    if mapping is None:
+        return label
+    a, b = mapping
+    return Scores(label.pos * a + b, label.neg * a + b, label.neg_mask)
