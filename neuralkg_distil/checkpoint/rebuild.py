@@ -17,26 +17,16 @@ from torch import nn
 
 from neuralkg_distil.checkpoint.files import CONFIG_KEY, config_of, read_checkpoint, state_dict_of
 from neuralkg_distil.errors import CheckpointError
+from neuralkg_distil.kge.adapter import adapter_for, registered_adapters
 from neuralkg_distil.kge.spec import ModelSpec, build_model
-
-# How many columns of ent_emb one embedding dimension takes (complex models store re and im).
-_ENTITY_WIDTH = {"ComplEx": 2, "RotatE": 2}
 
 
 def _guess_family(state: Dict[str, torch.Tensor]) -> str:
     """A best guess at which NeuralKG model wrote ``state``, for error messages only."""
-    if "norm_vector.weight" in state:
-        return "TransH"
-    if "ent_h_emb.weight" in state:
-        return "SimplE"
-    if "transfer_matrix.weight" in state:
-        return "TransR"
-    ent, rel = state.get("ent_emb.weight"), state.get("rel_emb.weight")
-    if ent is not None and rel is not None and ent.dim() == 2 and rel.dim() == 2:
-        if ent.shape[1] == 2 * rel.shape[1]:
-            return "RotatE"
-        return "ComplEx, TransE or DistMult"
-    return "an unknown model"
+    names = [adapter.name for adapter in registered_adapters() if adapter.looks_like(state)]
+    if not names:
+        return "an unknown model"
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def infer_dim(model_name: str, state: Dict[str, torch.Tensor]) -> Optional[int]:
@@ -44,7 +34,7 @@ def infer_dim(model_name: str, state: Dict[str, torch.Tensor]) -> Optional[int]:
     table = state.get("ent_emb.weight", state.get("ent_h_emb.weight"))
     if table is None or table.dim() != 2:
         return None
-    width = _ENTITY_WIDTH.get(model_name, 1)
+    width = adapter_for(model_name).entity_width
     return table.shape[1] // width if table.shape[1] % width == 0 else None
 
 

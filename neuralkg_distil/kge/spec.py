@@ -10,9 +10,11 @@ import torch
 from torch import Tensor, nn
 
 from neuralkg_distil.errors import ConfigError
+from neuralkg_distil.kge.adapter import adapter_for, registered_adapters
 
-# Models distillation is tested with; any other NeuralKG KGE with the same API may work.
-SUPPORTED_MODELS = ("TransE", "TransH", "ComplEx", "RotatE", "DistMult", "SimplE")
+# Models with a fast path (registered adapters with a scorer); any other NeuralKG KGE with the
+# same API takes NeuralKG's own scoring.
+SUPPORTED_MODELS = tuple(a.name for a in registered_adapters() if a.scorer is not None)
 
 
 @dataclass(frozen=True)
@@ -95,19 +97,16 @@ def parameter_count(model: nn.Module) -> int:
 
 def entity_vectors(model: nn.Module, idx: Tensor) -> Tensor:
     """The vector that represents each entity in ``idx`` (for DualDE's structure term)."""
-    if hasattr(model, "ent_h_emb"):  # SimplE keeps a head-role and a tail-role table
-        return torch.cat([model.ent_h_emb(idx), model.ent_t_emb(idx)], dim=-1)
-    return model.ent_emb(idx)
+    return adapter_for(model).entity_vectors(model, idx)
 
 
 def n3_penalty(model: nn.Module) -> Tensor:
-    """Sum of |x|^3 over entity and relation tables (N3, used with ComplEx / DistMult)."""
+    """Sum of |x|^3 over the model's entity and relation tables (its adapter's ``regularised_tables``;
+    N3, used with ComplEx / DistMult)."""
     total = None
-    for name in ("ent_emb", "rel_emb", "ent_h_emb", "ent_t_emb", "rel_inv_emb"):
-        table = getattr(model, name, None)
-        if isinstance(table, nn.Embedding):
-            value = table.weight.abs().pow(3).sum()
-            total = value if total is None else total + value
+    for table in adapter_for(model).regularised_tables(model):
+        value = table.weight.abs().pow(3).sum()
+        total = value if total is None else total + value
     if total is None:
         raise ConfigError(f"--regularization needs embedding tables; {type(model).__name__} has none")
     return total
