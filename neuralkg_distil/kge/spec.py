@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any, Dict
 
-import torch
 from torch import Tensor, nn
 
 from neuralkg_distil.errors import ConfigError
@@ -66,7 +65,7 @@ def model_class(name: str) -> type:
     if not isinstance(cls, type) or not issubclass(cls, nn.Module):
         from neuralkg_distil.plugin.namespaces import available_names
 
-        from neuralkg_distil.run.checks import did_you_mean
+        from neuralkg_distil.errors import did_you_mean
 
         names = available_names("model", nn.Module)
         raise ConfigError(f"unknown model {name!r} (--model_name / --teacher_model); NeuralKG knows: {', '.join(names)}"
