@@ -17,11 +17,11 @@ __version__ = "0.1.0"
 
 
 def load(path, data_path=None, **kwargs):
-    """Rebuild a trained model from a checkpoint or an export folder: see :func:`neuralkg_distil.serving.predictor.load`.
+    """Rebuild a trained model from a checkpoint or an export folder: see :func:`neuralkg_distil.serving.loading.load`.
 
     ``neuralkg_distil.load(ckpt).predict_tails("head name", "relation name", k=10)``; ``role="teacher"``
     for a distillation checkpoint's teacher, ``model_name=`` for a NeuralKG checkpoint.
     """
-    from neuralkg_distil.serving.predictor import load as _load
+    from neuralkg_distil.serving.loading import load as _load
 
     return _load(path, data_path, **kwargs)

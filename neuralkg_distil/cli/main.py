@@ -23,9 +23,9 @@ SUBCOMMANDS: Dict[str, Tuple[str, bool]] = {
     "iterate": ("neuralkg_distil.run.chain", False),
     "fetch-data": ("neuralkg_distil.data.fetch", False),
     "generate-graph": ("neuralkg_distil.data.synthetic", False),
-    "export": ("neuralkg_distil.serving.predictor", True),
-    "predict": ("neuralkg_distil.serving.predictor", True),
-    "evaluate": ("neuralkg_distil.serving.predictor", True),
+    "export": ("neuralkg_distil.serving.cli", True),
+    "predict": ("neuralkg_distil.serving.cli", True),
+    "evaluate": ("neuralkg_distil.serving.cli", True),
 }
 
 

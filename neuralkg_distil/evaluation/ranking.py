@@ -218,6 +218,92 @@ def _bucket(rows: Tensor, cols: Tensor, bounds: Tensor) -> tuple[Tensor, Tensor,
     return rows, cols, torch.searchsorted(cols, bounds).tolist()
 
 
+class _TopK:
+    """The running top-``k`` of a batch of queries, merged block by block (best first)."""
+
+    def __init__(self, batch: int, k: int, device: torch.device) -> None:
+        self.k = k
+        self.values = torch.full((batch, k), float("-inf"), device=device)
+        self.ids = torch.full((batch, k), -1, dtype=torch.long, device=device)
+        self.filled = 0  # candidates seen so far (while fewer than k, every block is merged whole)
+
+    def add(self, block: Tensor, lo: int, hi: int) -> None:
+        """Merge the block of entity columns ``lo..hi`` (masked entries are NaN)."""
+        if self.filled < self.k:
+            batch = block.shape[0]
+            cand = torch.cat([self.values, torch.nan_to_num(block, nan=float("-inf"))], dim=1)
+            cand_ids = torch.cat([self.ids, torch.arange(lo, hi, device=block.device).expand(batch, -1)], dim=1)
+            self.values, pick = cand.topk(self.k, dim=1)
+            self.ids = cand_ids.gather(1, pick)
+            self.filled += hi - lo
+            return
+        # Rows whose block maximum beats their k-th best (a NaN maximum counts as a hit:
+        # amax propagates NaN); only their entries are compared, only the winners merged.
+        rows = torch.nonzero(~(block.amax(dim=1) <= self.values[:, -1]), as_tuple=True)[0]
+        if rows.numel():
+            sub = block if rows.numel() == block.shape[0] else block[rows]  # no copy when every row hits
+            hit_rows, hit_cols = torch.nonzero(sub > self.values[rows, -1:], as_tuple=True)  # NaN never passes
+            if hit_rows.numel():
+                self.values, self.ids = _merge(self.values, self.ids, sub, hit_rows, hit_cols, lo, self.k, rows)
+
+
+class _Pairs:
+    """``(row, entity)`` pairs bucketed by entity block, so each block masks its own in one step."""
+
+    def __init__(self, rows: Tensor, cols: Tensor, bounds: Tensor) -> None:
+        self.rows, self.cols, self.at = _bucket(rows, cols, bounds)
+
+    def mask(self, block: Tensor, b: int, lo: int) -> None:
+        """Set the pairs that fall in block ``b`` (columns from ``lo``) to NaN."""
+        if self.at[b + 1] > self.at[b]:
+            part = slice(self.at[b], self.at[b + 1])
+            block[self.rows[part], self.cols[part] - lo] = float("nan")
+
+
+def _known_pairs(known: tuple[Tensor, Tensor], targets: Tensor | None, bounds: Tensor) -> _Pairs:
+    """The known true pairs to mask, less each query's own target (which stays a candidate)."""
+    k_rows, k_cols = known
+    if targets is not None:
+        keep = k_cols != targets[k_rows]
+        k_rows, k_cols = k_rows[keep], k_cols[keep]
+    return _Pairs(k_rows, k_cols, bounds)
+
+
+class _TargetCounts:
+    """``#(score > target)`` and ``#(score >= target)`` per query, counted block by block."""
+
+    def __init__(self, query: _Rows, targets: Tensor, bounds: Tensor, ties: str) -> None:
+        batch, device = query.anchor.shape[0], query.anchor.device
+        self.ties = ties
+        self.target_score = query.target_scores(targets)
+        self.column = self.target_score.unsqueeze(1)
+        self.better = torch.zeros(batch, dtype=torch.int32, device=device)
+        self.at_least = torch.zeros_like(self.better)
+        self.need_better, self.need_at_least = ties != "pessimistic", ties != "optimistic"
+        self.own = _Pairs(torch.arange(batch, device=device), targets, bounds)
+
+    def add(self, block: Tensor, b: int, lo: int) -> None:
+        """Count block ``b``'s entries against the targets (modifies ``block``)."""
+        self.own.mask(block, b, lo)  # the target is not compared with itself
+        if self.need_better:
+            self.better += torch.sum(block > self.column, dim=1, dtype=torch.int32)
+        if self.need_at_least:
+            self.at_least += torch.sum(block >= self.column, dim=1, dtype=torch.int32)
+
+    def ranks(self, num_ent: int) -> Tensor:
+        """Float ranks under the tie policy."""
+        return _ranks_from_counts(self.better, self.at_least, self.target_score, self.ties, num_ent)
+
+
+def _entity_blocks(num_ent: int, batch: int, device: torch.device, block_elements: int | None) -> tuple[list[int], int, Tensor]:
+    """Block starts, block width and the ``starts + [num_ent]`` bounds for a batch of ``batch`` queries."""
+    budget = block_elements or _BLOCK_ELEMENTS.get(device.type, _BLOCK_ELEMENTS_DEFAULT)
+    width = max(1, min(num_ent, budget // max(1, batch)))
+    starts = list(range(0, num_ent, width))
+    bounds = torch.tensor(starts + [num_ent], dtype=torch.long, device=device)
+    return starts, width, bounds
+
+
 def stream_queries(
     scorer: Any,
     tails: bool,
@@ -243,68 +329,24 @@ def stream_queries(
     Device-agnostic: everything stays on the scorer's device.
     """
     query = _Rows(scorer, tails, anchor, rel)
-    device = anchor.device
     batch = anchor.shape[0]
-    budget = block_elements or _BLOCK_ELEMENTS.get(device.type, _BLOCK_ELEMENTS_DEFAULT)
-    width = max(1, min(num_ent, budget // max(1, batch)))
-    starts = list(range(0, num_ent, width))
-    bounds = torch.tensor(starts + [num_ent], dtype=torch.long, device=device)
-
-    target_score = None
-    if targets is not None:
-        target_score = query.target_scores(targets)
-        column = target_score.unsqueeze(1)
-        better = torch.zeros(batch, dtype=torch.int32, device=device)
-        at_least = torch.zeros_like(better)
-        need_better, need_at_least = ties != "pessimistic", ties != "optimistic"
-        t_rows, t_cols, t_at = _bucket(torch.arange(batch, device=device), targets, bounds)
-    if known is not None:
-        k_rows, k_cols = known
-        if targets is not None:  # the target always stays a candidate
-            keep = k_cols != targets[k_rows]
-            k_rows, k_cols = k_rows[keep], k_cols[keep]
-        k_rows, k_cols, k_at = _bucket(k_rows, k_cols, bounds)
-
+    starts, width, bounds = _entity_blocks(num_ent, batch, anchor.device, block_elements)
+    counts = _TargetCounts(query, targets, bounds, ties) if targets is not None else None
+    masked = _known_pairs(known, targets, bounds) if known is not None else None
     kk = min(int(k), num_ent)
-    values = ids = None
-    if kk:
-        values = torch.full((batch, kk), float("-inf"), device=device)
-        ids = torch.full((batch, kk), -1, dtype=torch.long, device=device)
-        filled = 0  # candidates seen so far (while fewer than kk, every block is merged whole)
-
+    top = _TopK(batch, kk, anchor.device) if kk else None
     for b, lo in enumerate(starts):
         hi = min(lo + width, num_ent)
         block = query(slice(lo, hi))
-        if known is not None and k_at[b + 1] > k_at[b]:
-            block[k_rows[k_at[b] : k_at[b + 1]], k_cols[k_at[b] : k_at[b + 1]] - lo] = float("nan")
-        if kk:
-            if filled < kk:
-                cand = torch.cat([values, torch.nan_to_num(block, nan=float("-inf"))], dim=1)
-                cand_ids = torch.cat([ids, torch.arange(lo, hi, device=device).expand(batch, -1)], dim=1)
-                values, pick = cand.topk(kk, dim=1)
-                ids = cand_ids.gather(1, pick)
-                filled += hi - lo
-            else:
-                # Rows whose block maximum beats their k-th best (a NaN maximum counts as a hit:
-                # amax propagates NaN); only their entries are compared, only the winners merged.
-                rows = torch.nonzero(~(block.amax(dim=1) <= values[:, -1]), as_tuple=True)[0]
-                if rows.numel():
-                    sub = block if rows.numel() == batch else block[rows]  # no copy when every row hits
-                    hit_rows, hit_cols = torch.nonzero(sub > values[rows, -1:], as_tuple=True)  # NaN never passes
-                    if hit_rows.numel():
-                        values, ids = _merge(values, ids, sub, hit_rows, hit_cols, lo, kk, rows)
-        if targets is not None:
-            if t_at[b + 1] > t_at[b]:  # the target is not compared with itself
-                block[t_rows[t_at[b] : t_at[b + 1]], t_cols[t_at[b] : t_at[b + 1]] - lo] = float("nan")
-            if need_better:
-                better += torch.sum(block > column, dim=1, dtype=torch.int32)
-            if need_at_least:
-                at_least += torch.sum(block >= column, dim=1, dtype=torch.int32)
+        if masked is not None:
+            masked.mask(block, b, lo)
+        if top is not None:
+            top.add(block, lo, hi)
+        if counts is not None:
+            counts.add(block, b, lo)
         del block
-    ranks = None
-    if targets is not None:
-        ranks = _ranks_from_counts(better, at_least, target_score, ties, num_ent)
-    return values, ids, ranks
+    values, ids = (top.values, top.ids) if top is not None else (None, None)
+    return values, ids, (counts.ranks(num_ent) if counts is not None else None)
 
 
 def _merge(values: Tensor, ids: Tensor, block: Tensor, hit_rows: Tensor, hit_cols: Tensor, lo: int, k: int,

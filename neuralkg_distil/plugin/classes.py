@@ -1,7 +1,7 @@
 """What this package adds to NeuralKG's name spaces (called once on import; idempotent)."""
 from __future__ import annotations
 
-from neuralkg_distil.plugin.namespaces import register
+from neuralkg_distil.plugin.registry import register
 
 
 def register_all() -> None:

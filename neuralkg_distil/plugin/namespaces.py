@@ -1,36 +1,15 @@
-"""Register our classes in NeuralKG's name spaces so its lookups find them.
+"""Names NeuralKG can resolve in its name spaces, ours registered first (for listings and error messages).
 
-NeuralKG resolves names with ``import_class(f"neuralkg.loss.{name}")`` (importlib + getattr)
-and ``getattr(neuralkg.loss, name)``; setting attributes on those modules is all it takes.
+``register``, ``REGISTERED`` and ``NAMESPACES`` live in :mod:`.registry` and are re-exported here.
 """
 from __future__ import annotations
 
 import importlib
-from typing import Any, Dict, Tuple
+from typing import Any
 
-NAMESPACES = ("model", "loss", "lit_model", "data")
+from neuralkg_distil.plugin.registry import NAMESPACES, REGISTERED, register
 
-# (namespace, name) -> class, so tests and the CLI can list what this package added.
-REGISTERED: Dict[Tuple[str, str], type] = {}
-
-
-def register(namespace: str, cls: type, *aliases: str) -> type:
-    """Expose ``cls`` as ``neuralkg.<namespace>.<cls.__name__>`` and under each alias.
-
-    Idempotent: registering the same class again is a no-op; a different class under a taken
-    name is an error, since silently shadowing one of NeuralKG's classes would change results.
-    """
-    if namespace not in NAMESPACES:
-        raise ValueError(f"unknown NeuralKG namespace {namespace!r}; expected one of {NAMESPACES}")
-    module = importlib.import_module(f"neuralkg.{namespace}")
-    for name in (cls.__name__,) + aliases:
-        existing = getattr(module, name, None)
-        # A name we registered before (e.g. before a module reload) may be replaced.
-        if existing is not None and existing is not cls and (namespace, name) not in REGISTERED:
-            raise ValueError(f"neuralkg.{namespace}.{name} already exists and is not ours")
-        setattr(module, name, cls)
-        REGISTERED[(namespace, name)] = cls
-    return cls
+__all__ = ["NAMESPACES", "REGISTERED", "register", "registered_names", "available_names"]
 
 
 def registered_names(namespace: str) -> list[str]:
