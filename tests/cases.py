@@ -40,7 +40,7 @@ def _batch(rows: int, k: int, mode: str, chunk: Optional[int] = None, seed: int 
     return batch
 
 
-def _scores_and_grads(model: nn.Module, fn) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, torch.Tensor]]:
+def scores_and_grads(model: nn.Module, fn) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, torch.Tensor]]:
     """(pos, neg, grads) after backward of a weighted sum that reaches every score."""
     model.zero_grad(set_to_none=True)
     pos, neg = fn()
@@ -123,13 +123,13 @@ class KgeAdapterCase:
         batch = _batch(10, 7, mode, chunk=4 if layout == "shared" else None)
         pos = batch["positive_sample"]
         neg = expand_shared(batch) if layout == "shared" else batch["negative_sample"]
-        want = _scores_and_grads(model, lambda: (model(pos), model(pos, neg, mode)))
+        want = scores_and_grads(model, lambda: (model(pos), model(pos, neg, mode)))
         scorer = train_scorer_for(model)
         if scorer is None:
             fast = lambda: (lambda s: (s.pos, s.neg))(FastTrainScorer()(model, batch))  # noqa: E731
         else:
             fast = lambda: scorer.score_batch(pos, batch["negative_sample"], mode, shared=layout == "shared")  # noqa: E731
-        got = _scores_and_grads(model, fast)
+        got = scores_and_grads(model, fast)
         torch.testing.assert_close(got[0], want[0], **TOL)
         torch.testing.assert_close(got[1], want[1], **TOL)
         assert got[2].keys() == want[2].keys() and got[2]
