@@ -17,10 +17,10 @@ setup(
     long_description=(here / "README.md").read_text(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["neuralkg_distil", "neuralkg_distil.*"]),
-    package_data={"neuralkg_distil": ["help.txt"], "neuralkg_distil.presets": ["recipes.yaml"]},
+    package_data={"neuralkg_distil.cli": ["help.txt"], "neuralkg_distil.presets": ["recipes.yaml"]},
     python_requires=">=3.9",
     # neuralkg itself must be installed with --no-deps (see README); torch is the user's own.
     install_requires=["torch>=2.0"] + requirements,
     extras_require={"dev": ["pytest", "hypothesis"]},
-    entry_points={"console_scripts": ["neuralkg-distil=neuralkg_distil.cli:main"]},
+    entry_points={"console_scripts": ["neuralkg-distil=neuralkg_distil.cli.main:main"]},
 )

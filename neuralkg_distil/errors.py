@@ -1,5 +1,7 @@
 """Errors that reach the user as one line (the CLI prints them and exits with code 2), and warnings."""
+import difflib
 import sys
+from typing import Iterable, Optional
 
 
 
@@ -22,3 +24,17 @@ class ConfigError(DistilError, ValueError):
 def warn(message: str) -> None:
     """A one-line warning on stderr (Python's warnings module would add a source line)."""
     print(f"neuralkg-distil: warning: {message}", file=sys.stderr)
+
+
+def suggest(name: str, choices: Iterable[str]) -> Optional[str]:
+    """The closest of ``choices`` to a misspelt ``name`` (case-insensitive), or None."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    match = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[match[0]] if match else None
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """"; did you mean X?" for the closest valid name, or ""."""
+    match = suggest(name, [v for v in valid if v != name])
+    return f"; did you mean {match}?" if match else ""

@@ -14,7 +14,7 @@ from typing import Callable, Dict, List
 import pytest
 import torch
 
-from neuralkg_distil.cli import main
+from neuralkg_distil.cli.main import main
 from neuralkg_distil.data.synthetic import generate_graph
 
 from conftest import cli_flags
@@ -188,7 +188,7 @@ def _empty(earlier: Earlier, tmp_path: Path) -> Path:
 
 def _other_family(earlier: Earlier, tmp_path: Path) -> Path:
     # A checkpoint as NeuralKG writes it (no record of the class): TransH weights.
-    from neuralkg_distil.models import ModelSpec, build_model
+    from neuralkg_distil.kge.spec import ModelSpec, build_model
 
     model = build_model(ModelSpec("TransH", 16, 60, 4))
     path = tmp_path / "transh.ckpt"
@@ -428,6 +428,7 @@ def test_overwrite_replaces_the_earlier_run(earlier: Earlier, tmp_path: Path, ca
     assert new["seed"] == 11 and old["seed"] == 7 and new["models"]["model"]["emb_dim"] == 8
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_bad_input_from_a_real_process(earlier: Earlier, tmp_path: Path) -> None:
     """The installed entry point: exit status 2 and one stderr line, no traceback."""
     import subprocess

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from neuralkg_distil.chain import parse_dims
-from neuralkg_distil.checkpoints import read_checkpoint
-from neuralkg_distil.cli import main
+from neuralkg_distil.run.chain import parse_dims
+from neuralkg_distil.checkpoint.files import read_checkpoint
+from neuralkg_distil.cli.main import main
 from neuralkg_distil.errors import ConfigError
 
 from conftest import REPO, cli_flags
@@ -35,12 +35,13 @@ def test_iterate_refuses_flags_it_sets_itself(capsys):
     assert "iterate sets --emb_dim" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_killed_chain_resumes_without_retraining_finished_links(small_graph, tmp_path, capsys):
     flags = cli_flags(small_graph, tmp_path, "--model_name", "ComplEx", "--loss_name", "DistilE_Loss", "--lr", "0.05",
                       "--max_epochs", "40", "--soft_weight_warmup", "10")
     root = tmp_path / "chain"
     argv = ["iterate", "--dims", "32,16,8", "--run_dir", str(root), *flags]
-    proc = subprocess.Popen([sys.executable, "-m", "neuralkg_distil.cli", *argv], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "neuralkg_distil.cli.main", *argv], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last_link = root / "ComplEx_8" / "stage1"
     deadline = time.time() + 240

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from neuralkg_distil.checkpoints import CONFIG_KEY
-from neuralkg_distil.cli import main
+from neuralkg_distil.checkpoint.files import CONFIG_KEY
+from neuralkg_distil.cli.main import main
 
 from conftest import REPO, cli_flags
 
@@ -73,6 +73,7 @@ def test_pipeline_on_umls(benchmark_data, tmp_path):
     assert s2["models"]["teacher"]["emb_dim"] == 32
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_main_py_exit_codes_and_one_line_errors(small_graph, tmp_path):
     def run(*flags):
         return subprocess.run([sys.executable, "main.py", *flags], cwd=REPO, capture_output=True, text=True, timeout=300)

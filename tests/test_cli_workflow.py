@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from neuralkg_distil.cli import main, parse_args
-from neuralkg_distil.flag_help import cached_help, live_help, unrecognized_message
-from neuralkg_distil.run_output import stale_message
+from neuralkg_distil.cli.main import main
+from neuralkg_distil.cli.parser import parse_args
+from neuralkg_distil.cli.flag_help import unrecognized_message
+from neuralkg_distil.cli.help_cache import cached_help, live_help
+from neuralkg_distil.callbacks.progress import stale_message
 
 from conftest import REPO, cli_flags
 
@@ -25,12 +27,12 @@ def _errors(err: str) -> list:
 
 # ------------------------------------------------------------------------------------------------ help
 def test_cached_help_is_current():
-    # Stale after a change to the flags: python -m neuralkg_distil.flag_help --write
-    assert cached_help() == live_help(), "neuralkg_distil/help.txt is stale: run python -m neuralkg_distil.flag_help --write"
+    # Stale after a change to the flags: python -m neuralkg_distil.cli.help_cache --write
+    assert cached_help() == live_help(), "neuralkg_distil/help.txt is stale: run python -m neuralkg_distil.cli.help_cache --write"
 
 
 def test_help_prints_the_cached_copy_and_falls_back_when_it_is_stale(tmp_path, monkeypatch, capsys):
-    from neuralkg_distil import flag_help
+    from neuralkg_distil.cli import help_cache as flag_help
 
     assert main(["--help"]) == 0
     assert capsys.readouterr().out == live_help()
@@ -57,6 +59,7 @@ def test_help_shows_defaults_fixed_strings_and_sub_commands_first():
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["fetch-data", "--help"]])
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_help_does_not_import_torch(argv):
     proc = subprocess.run([sys.executable, "-X", "importtime", "main.py", *argv], cwd=REPO, capture_output=True,
                           text=True, timeout=120, env=ENV)
@@ -66,11 +69,12 @@ def test_help_does_not_import_torch(argv):
     assert "usage:" in proc.stdout and "Warning" not in proc.stderr.replace("import time:", "")
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_import_is_lazy_but_registration_still_happens():
     code = (
         "import sys, neuralkg_distil\n"
         "assert 'torch' not in sys.modules\n"
-        "from neuralkg_distil.lit_model import KGDistillLitModel\n"  # neuralkg imported from inside one of ours
+        "from neuralkg_distil.training.distill_system import KGDistillLitModel\n"  # neuralkg imported from inside one of ours
         "from neuralkg.utils.tools import import_class\n"
         "assert import_class('neuralkg.lit_model.KGDistillLitModel') is KGDistillLitModel\n"
         "assert import_class('neuralkg.loss.DualDE_Loss').__name__ == 'DualDE_Loss'\n"
@@ -90,7 +94,7 @@ def test_misspelt_flag_is_one_line_with_a_suggestion(capsys):
 
 
 def test_misspelt_sub_command_is_suggested():
-    from neuralkg_distil.cli import build_parser
+    from neuralkg_distil.cli.parser import build_parser
 
     assert "did you mean fetch-data?" in unrecognized_message(["fetch_data"], build_parser())
 
@@ -175,6 +179,7 @@ def test_training_prints_one_line_per_validation(small_graph, tmp_path, capsys):
     assert (tmp_path / small_graph.name / "ComplEx_8" / "pretrain" / "results.json").is_file()  # canonical name
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_real_process_output_is_short_and_verbose_brings_banners_back(small_graph, tmp_path):
     def run(*extra):
         argv = cli_flags(small_graph, tmp_path, *PRETRAIN, "--emb_dim", "8", "--max_epochs", "2", "--overwrite", *extra)
@@ -239,7 +244,7 @@ def test_alpha_with_a_learned_weighting_warns(loss, weighting, warned, teacher, 
 # ------------------------------------------------------------------------------------------------ wandb (offline)
 def test_wandb_gets_the_results_and_metrics_csv_is_kept(small_graph, tmp_path, monkeypatch, capsys):
     pytest.importorskip("wandb")
-    from neuralkg_distil import reporting
+    from neuralkg_distil.run import results as reporting
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -274,6 +279,6 @@ def test_wandb_summary_names_student_and_teacher():
 
 
 def reporting_summary(results):
-    from neuralkg_distil.reporting import wandb_summary
+    from neuralkg_distil.run.results import wandb_summary
 
     return wandb_summary(results)

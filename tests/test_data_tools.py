@@ -201,6 +201,7 @@ def test_fetch_missing_file_is_named(tmp_path: Path, nations_dir: Path) -> None:
         verify(src, "Nations")
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_fetch_cli_bad_from_exits_2(tmp_path: Path) -> None:
     """The real ``python -m`` entry point, so argument parsing and the exit code are covered."""
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -15,8 +15,8 @@ from neuralkg.data.Sampler import TestSampler as NeuralKGTestSampler
 from neuralkg.eval_task import link_predict
 from neuralkg.model import ComplEx, DistMult, RotatE, SimplE, TransE, TransH, TransR
 
-from neuralkg_distil.evaluation import FilterIndex, RankingEvaluator
-from neuralkg_distil.scoring import scorer_for
+from neuralkg_distil.evaluation.ranking import FilterIndex, RankingEvaluator
+from neuralkg_distil.kge.scoring import scorer_for
 
 NUM_ENT, NUM_REL, EMB_DIM = 23, 2, 10
 MODEL_CLASSES = {

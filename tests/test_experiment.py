@@ -46,7 +46,7 @@ def write_config(folder: Path, data: Path, **changes) -> Path:
 
 @pytest.fixture(scope="module")
 def parser():
-    from neuralkg_distil.cli import build_parser
+    from neuralkg_distil.cli.parser import build_parser
 
     return build_parser()
 
@@ -227,11 +227,12 @@ def test_time_limit_interrupts_and_the_next_run_resumes(tmp_path, small_graph, p
     assert counts["failed"] == 0 and all(r["status"] == "done" for r in rows_of(exp))
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_real_run_on_a_generated_graph_then_skip(tmp_path, small_graph):
     config = write_config(tmp_path, small_graph, grid=[
         {"dataset": "tiny", "model": "ComplEx", "teacher_dim": 16, "student_dim": 8,
          "method": ["teacher", "no-DS", "DS", "-S1", "-S2"]}])
-    cmd = [sys.executable, "-m", "neuralkg_distil.cli", "experiment", "--config", str(config), "--jobs", "2"]
+    cmd = [sys.executable, "-m", "neuralkg_distil.cli.main", "experiment", "--config", str(config), "--jobs", "2"]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     out = tmp_path / "out"
@@ -400,7 +401,7 @@ def test_wall_clock_budgets_for_students_are_warned_about(tmp_path, small_graph,
 
 
 def test_iterde_cells_chain_halving_links_each_from_the_one_before(tmp_path, small_graph, parser):
-    from neuralkg_distil.experiment.config import chain_dims
+    from neuralkg_distil.methods.iterde import chain_dims
 
     assert chain_dims(64, 8) == [32, 16, 8] and chain_dims(64, 24) == [32, 24] and chain_dims(16, 8) == [8]
     with pytest.raises(ConfigError, match="IterDE needs a student smaller"):

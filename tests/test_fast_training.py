@@ -7,14 +7,15 @@ parameter after a backward pass.
 """
 from __future__ import annotations
 
-import itertools
 
 import pytest
 import torch
 
-from neuralkg_distil.models import ModelSpec, build_model
-from neuralkg_distil.scoring import GetScoreScorer, _Rows, train_scorer_for
-from neuralkg_distil.training_scores import FastTrainScorer, expand_shared
+from neuralkg_distil.kge.spec import ModelSpec, build_model
+from neuralkg_distil.kge.scoring import GetScoreScorer, _Rows, train_scorer_for
+from neuralkg_distil.training.batch_scores import FastTrainScorer, expand_shared
+
+from cases import scores_and_grads
 
 NUM_ENT, NUM_REL = 40, 5
 CASES = [(name, False) for name in ("TransE", "TransH", "RotatE", "DistMult", "ComplEx", "SimplE")] + [("TransH", True)]
@@ -39,15 +40,6 @@ def make_batch(rows: int, k: int, mode: str, chunk: int | None = None, seed: int
     return batch
 
 
-def scores_and_grads(model, fn):
-    """(pos, neg, grads) of ``fn()`` after backward of a weighted sum that reaches every score."""
-    model.zero_grad(set_to_none=True)
-    pos, neg = fn()
-    pos, neg = pos.reshape(-1), neg.reshape(pos.shape[0], -1)
-    weights = torch.linspace(-1.0, 2.0, neg.numel(), dtype=neg.dtype).view_as(neg)
-    (0.7 * pos.sum() + (weights * neg).sum()).backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    return pos.detach(), neg.detach(), grads
 
 
 def neuralkg_reference(model, batch):
@@ -174,7 +166,7 @@ def test_rejects_malformed_negatives(name):
 
 
 def test_build_optimizer_fuses_adam_only_where_supported():
-    from neuralkg_distil.optim import build_optimizer
+    from neuralkg_distil.training.optim import build_optimizer
 
     model = make_model("TransE", dtype=torch.float32)
     adam = build_optimizer(torch.optim.Adam, model.parameters(), 1e-3)

@@ -18,12 +18,12 @@ from typing import Any, Dict, List
 import pytest
 import torch
 
-from neuralkg_distil.checkpoint_io import SafeCheckpointIO
-from neuralkg_distil.checkpoints import atomic_save, atomic_write_json, read_checkpoint
-from neuralkg_distil.cli import main
+from neuralkg_distil.checkpoint.lightning_io import SafeCheckpointIO
+from neuralkg_distil.checkpoint.files import atomic_save, atomic_write_json, read_checkpoint
+from neuralkg_distil.cli.main import main
 from neuralkg_distil.data.synthetic import generate_graph
 from neuralkg_distil.errors import CheckpointError
-from neuralkg_distil.guards import NonFiniteError, NonFiniteGuard
+from neuralkg_distil.callbacks.guards import NonFiniteError, NonFiniteGuard
 
 from conftest import REPO, cli_flags
 
@@ -108,7 +108,7 @@ def test_malicious_checkpoint_is_refused_on_every_path(setup, tmp_path: Path, ca
 
 # ------------------------------------------------------------------------------ non-finite
 def test_nan_loss_stops_stage1_keeps_last_good_checkpoint_and_resumes_exactly(setup, tmp_path: Path, capsys, monkeypatch) -> None:
-    from neuralkg_distil.losses import DualDE_Loss
+    from neuralkg_distil.methods.losses import DualDE_Loss
 
     flags = cli_flags(setup["graph"], tmp_path, *DISTIL, "--teacher_ckpt", str(setup["teacher"]), "--max_epochs", "4")
     assert main(flags + ["--run_dir", str(tmp_path / "clean")]) == 0
@@ -158,7 +158,7 @@ def test_nan_loss_stops_stage1_keeps_last_good_checkpoint_and_resumes_exactly(se
 
 
 def test_infinite_score_stops_pretraining(setup, tmp_path: Path, capsys, monkeypatch) -> None:
-    from neuralkg_distil.training_scores import FastTrainScorer, Scores
+    from neuralkg_distil.training.batch_scores import FastTrainScorer, Scores
 
     score = FastTrainScorer.__call__
     calls = {"n": 0}
@@ -202,7 +202,7 @@ def test_checkpoint_with_non_finite_weights_is_never_written() -> None:
 
 
 def test_early_stopped_run_killed_before_its_results_resumes_without_training_on(setup, tmp_path: Path, capsys, monkeypatch) -> None:
-    import neuralkg_distil.checkpoints as checkpoints
+    import neuralkg_distil.checkpoint.files as checkpoints
 
     flags = cli_flags(setup["graph"], tmp_path, *PRETRAIN, "--emb_dim", "8", "--max_epochs", "40",
                       "--early_stop_patience", "1", "--lr", "0.2")
@@ -264,6 +264,7 @@ def test_crash_mid_write_keeps_the_previous_file(point: str, tmp_path: Path, mon
 
 
 # ------------------------------------------------------------------------------ kill and resume
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_killed_run_resumes_to_the_same_metrics(setup, tmp_path: Path, capsys) -> None:
     """SIGKILL a real training process after its first checkpoint, resume, compare with a clean run."""
     flags = cli_flags(setup["graph"], tmp_path, *PRETRAIN, "--emb_dim", "16", "--max_epochs", "10")
@@ -288,7 +289,7 @@ def test_killed_run_resumes_to_the_same_metrics(setup, tmp_path: Path, capsys) -
 
 
 def test_interrupted_stage2_resumes_to_the_same_metrics(setup, tmp_path: Path, capsys, monkeypatch) -> None:
-    from neuralkg_distil.sampling import TorchUniSampler
+    from neuralkg_distil.training.sampling import TorchUniSampler
 
     base = cli_flags(setup["graph"], tmp_path, *DISTIL, "--teacher_ckpt", str(setup["teacher"]), "--max_epochs", "2")
     stage1 = tmp_path / "s1"

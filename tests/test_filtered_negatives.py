@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from neuralkg_distil.cli import parse_args
-from neuralkg_distil.losses import DistilE_Loss, DualDE_Loss, Scores
-from neuralkg_distil.losses.terms import (
+from neuralkg_distil.cli.parser import parse_args
+from neuralkg_distil.methods.losses import DistilE_Loss, DualDE_Loss, Scores
+from neuralkg_distil.methods.losses.terms import (
     ElementTerms, adversarial_neg_weights, combine, uniform_neg_weights,
 )
-from neuralkg_distil.pretrain_lit_model import exclude_masked
-from neuralkg_distil.sampling import TorchUniSampler, false_negative_rate
+from neuralkg_distil.training.pretrain_system import exclude_masked
+from neuralkg_distil.training.sampling import TorchUniSampler, false_negative_rate
 
 
 def hub_graph(folder: Path, entities: int = 20) -> Path:
@@ -139,7 +139,7 @@ def test_distillation_loss_ignores_masked_negatives(loss_class, stage):
 def test_pretraining_losses_ignore_masked_negatives(loss_name, adversarial):
     import importlib
 
-    from neuralkg_distil.models import ModelSpec, build_model
+    from neuralkg_distil.kge.spec import ModelSpec, build_model
 
     model = build_model(ModelSpec("TransE", 4, 10, 2, margin=4.0))
     args = argparse.Namespace(model_name="TransE", negative_adversarial_sampling=adversarial, adv_temp=1.0,

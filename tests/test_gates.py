@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from neuralkg_distil.losses import DualDE_Loss, Scores
-from neuralkg_distil.losses.weighting import CalibratedWeighting
+from neuralkg_distil.methods.losses import DualDE_Loss, Scores
+from neuralkg_distil.methods.losses.weighting import CalibratedWeighting
 
 
 def sig(x: float) -> float:
@@ -38,7 +38,7 @@ def test_calibrated_gates_learn_only_from_their_own_objective():
     gate = loss.student_weighting.gate
     # the distillation part alone gives the gate no gradient: its weights arrive detached
     terms = loss.element_terms(student, teacher.detach())
-    from neuralkg_distil.losses.terms import combine
+    from neuralkg_distil.methods.losses.terms import combine
 
     w_pos, w_neg = loss.student_weighting(teacher)
     assert not w_pos.requires_grad and not w_neg.requires_grad

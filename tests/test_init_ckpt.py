@@ -5,8 +5,8 @@ from pathlib import Path
 
 import torch
 
-from neuralkg_distil.cli import main
-from neuralkg_distil.checkpoints import read_checkpoint
+from neuralkg_distil.cli.main import main
+from neuralkg_distil.checkpoint.files import read_checkpoint
 
 from conftest import cli_flags
 

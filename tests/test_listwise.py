@@ -7,14 +7,14 @@ import math
 import pytest
 import torch
 
-from neuralkg_distil.candidates import CandidateTable
-from neuralkg_distil.cli import parse_args
+from neuralkg_distil.methods.candidates import CandidateTable
+from neuralkg_distil.cli.parser import parse_args
 from neuralkg_distil.errors import ConfigError
-from neuralkg_distil.lit_model import KGDistillLitModel
-from neuralkg_distil.losses.listwise import listwise_kl
-from neuralkg_distil.models import ModelSpec, build_model
-from neuralkg_distil.scoring import scorer_for
-from neuralkg_distil.stage_models import StageModels
+from neuralkg_distil.training.distill_system import KGDistillLitModel
+from neuralkg_distil.methods.losses.listwise import listwise_kl
+from neuralkg_distil.kge.spec import ModelSpec, build_model
+from neuralkg_distil.kge.scoring import scorer_for
+from neuralkg_distil.methods.roles import StageModels
 
 NUM_ENT, NUM_REL = 40, 3
 
@@ -165,7 +165,7 @@ def test_listwise_term_alone_moves_the_student_toward_the_teacher_order():
 
 
 def test_candidate_bce_by_hand_and_with_a_mask():
-    from neuralkg_distil.losses.listwise import candidate_bce
+    from neuralkg_distil.methods.losses.listwise import candidate_bce
 
     learner = torch.tensor([[0.0, 2.0, 5.0]])
     label = torch.tensor([[0.0, -1.0, 9.0]])
@@ -177,13 +177,13 @@ def test_candidate_bce_by_hand_and_with_a_mask():
 
 
 def test_kd_loss_picks_the_candidate_term():
-    from neuralkg_distil.losses import DistilE_Loss
+    from neuralkg_distil.methods.losses import DistilE_Loss
 
     learner, label = torch.tensor([[1.0, 0.0, -1.0]]), torch.tensor([[3.0, 2.0, -4.0]])
     kl = DistilE_Loss(model_name="ComplEx", kd_loss="kl").listwise_loss(learner, label)
     bce = DistilE_Loss(model_name="ComplEx", kd_loss="bce", kd_weight=2.0).listwise_loss(learner, label)
     assert kl.item() == pytest.approx(listwise_kl(learner, label)[0].item())
-    from neuralkg_distil.losses.listwise import candidate_bce
+    from neuralkg_distil.methods.losses.listwise import candidate_bce
 
     assert bce.item() == pytest.approx(2.0 * candidate_bce(learner, label)[0].item())
     with pytest.raises(ConfigError, match="--kd_loss"):
@@ -249,7 +249,7 @@ def test_transfer_term_adds_to_the_loss_and_leaves_the_teacher_alone():
 
 
 def test_transfer_queries_need_a_table():
-    from neuralkg_distil.flag_checks import check_flags
+    from neuralkg_distil.run.checks import check_flags
 
     with pytest.raises(ConfigError, match="--kd_transfer_queries needs --teacher_topk"):
         check_flags(parse_args(["--model_name", "ComplEx", "--kd_transfer_queries", "10"]))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neuralkg_distil.errors import ConfigError
-from neuralkg_distil.losses import DistilE_Loss, DualDE_Loss, EntityPairs, Scores, family_of
+from neuralkg_distil.methods.losses import DistilE_Loss, DualDE_Loss, EntityPairs, Scores, family_of
 
 
 def s(pos, neg) -> Scores:
@@ -168,3 +168,31 @@ def test_structure_term_by_hand():
 def test_bad_settings_are_config_errors(bad):
     with pytest.raises(ConfigError):
         DistilE_Loss(model_name="TransE", **bad)
+
+
+def test_soft_label_scale_dim_maps_the_teachers_distances_to_the_students_dimension():
+    import argparse
+
+    from neuralkg_distil.kge.spec import ModelSpec
+    from neuralkg_distil.methods.losses import DistilE_Loss, Scores
+    from neuralkg_distil.errors import ConfigError
+
+    student, teacher = ModelSpec("TransE", 16, 10, 2, margin=1.0), ModelSpec("TransE", 64, 10, 2, margin=2.0)
+    g = torch.Generator().manual_seed(0)
+    s = Scores(torch.randn(4, generator=g), torch.randn(4, 3, generator=g))
+    t = Scores(torch.randn(4, generator=g) - 20, torch.randn(4, 3, generator=g) - 30)
+    scaled = DistilE_Loss(model_name="TransE", soft_label_scale="dim")
+    scaled.set_models(student, teacher)
+    a, b = 16 / 64, 1.0 - 2.0 * 16 / 64  # f' = gamma_S - (gamma_T - f) * 16 / 64
+    by_hand = DistilE_Loss(model_name="TransE")
+    expected = by_hand(s, Scores(t.pos * a + b, t.neg * a + b), 1)
+    assert torch.allclose(scaled(s, t, 1), expected)
+    assert not torch.allclose(by_hand(s, t, 1), expected)  # the raw teacher scores give another loss
+    # stage 2: the teacher's mirror term sees the student's distances at the teacher's dimension
+    a2, b2 = 64 / 16, 2.0 - 1.0 * 64 / 16
+    mirror = by_hand(s, Scores(t.pos * a + b, t.neg * a + b), 1) + by_hand(t, Scores(s.pos * a2 + b2, s.neg * a2 + b2), 1)
+    assert torch.allclose(scaled(s, t, 2), mirror)
+    with pytest.raises(ConfigError, match="distance models"):
+        DistilE_Loss(model_name="ComplEx", soft_label_scale="dim").set_models(student, teacher)
+    with pytest.raises(ConfigError, match="--soft_label_scale"):
+        DistilE_Loss(argparse.Namespace(soft_label_scale="row"))

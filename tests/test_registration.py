@@ -8,9 +8,9 @@ import textwrap
 import pytest
 from neuralkg.utils.tools import import_class
 
-from neuralkg_distil.cli import build_parser
-from neuralkg_distil.registration import register_all
-from neuralkg_distil.registry import REGISTERED, register, registered_names
+from neuralkg_distil.cli.parser import build_parser
+from neuralkg_distil.plugin.classes import register_all
+from neuralkg_distil.plugin.namespaces import REGISTERED, register, registered_names
 
 from conftest import REPO
 

@@ -5,7 +5,7 @@ import json
 
 import torch
 
-from neuralkg_distil.cli import main
+from neuralkg_distil.cli.main import main
 
 from conftest import cli_flags
 

@@ -6,14 +6,14 @@ import argparse
 import pytest
 import torch
 
-from neuralkg_distil.cli import parse_args
+from neuralkg_distil.cli.parser import parse_args
 from neuralkg_distil.errors import ConfigError
-from neuralkg_distil.flag_checks import check_flags
-from neuralkg_distil.lit_model import KGDistillLitModel
-from neuralkg_distil.losses import DistilE_Loss, Scores
-from neuralkg_distil.losses.schedule import SoftWeightSchedule
-from neuralkg_distil.models import ModelSpec, build_model
-from neuralkg_distil.stage_models import StageModels
+from neuralkg_distil.run.checks import check_flags
+from neuralkg_distil.training.distill_system import KGDistillLitModel
+from neuralkg_distil.methods.losses import DistilE_Loss, Scores
+from neuralkg_distil.methods.losses.schedule import SoftWeightSchedule
+from neuralkg_distil.kge.spec import ModelSpec, build_model
+from neuralkg_distil.methods.roles import StageModels
 
 
 @pytest.mark.parametrize("kind,warmup,power,expected", [

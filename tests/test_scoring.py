@@ -1,4 +1,4 @@
-"""neuralkg_distil.scoring must reproduce NeuralKG's own get_score exactly (to float tolerance)."""
+"""The fast scorers (neuralkg_distil.kge.scoring and the family files) must reproduce NeuralKG's own get_score exactly (to float tolerance)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,13 @@ import torch
 
 from neuralkg.model import ComplEx, DistMult, RotatE, SimplE, TransE, TransH, TransR
 
-from neuralkg_distil.scoring import (
-    ComplExScorer,
-    DistMultScorer,
-    GetScoreScorer,
-    RotatEScorer,
-    SimplEScorer,
-    TransEScorer,
-    TransHScorer,
-    scorer_for,
-)
+from neuralkg_distil.kge.complex import ComplExScorer
+from neuralkg_distil.kge.distmult import DistMultScorer
+from neuralkg_distil.kge.rotate import RotatEScorer
+from neuralkg_distil.kge.scoring import GetScoreScorer, scorer_for
+from neuralkg_distil.kge.simple import SimplEScorer
+from neuralkg_distil.kge.transe import TransEScorer
+from neuralkg_distil.kge.transh import TransHScorer
 
 NUM_ENT, NUM_REL, EMB_DIM, BATCH = 37, 5, 12, 9
 TOL = dict(rtol=1e-4, atol=1e-4)

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from neuralkg_distil.cli import parse_args
+from neuralkg_distil.cli.parser import parse_args
 
 from conftest import REPO
 
@@ -18,7 +18,7 @@ SCRIPTS = sorted((REPO / "scripts").glob("*/*_*_*.sh"))
 PARSE_ONLY = """
 import json, sys
 sys.path.insert(0, {repo!r})
-from neuralkg_distil.cli import parse_args
+from neuralkg_distil.cli.parser import parse_args
 argv = [a for a in sys.argv[1:] if a not in ("-u", "main.py")]
 print(json.dumps(vars(parse_args(argv)), default=str))
 """
@@ -34,6 +34,7 @@ def test_every_model_dataset_stage_has_a_script():
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_script_flags_parse_with_required_values(script, tmp_path):
     wrapper = tmp_path / "parse_only.py"
     wrapper.write_text(PARSE_ONLY.format(repo=str(REPO)))
@@ -63,6 +64,7 @@ def test_script_flags_parse_with_required_values(script, tmp_path):
             assert args["lr"] == (1e-5 if "stage2" in script.name else 1e-4)
 
 
+@pytest.mark.slow  # a real process: run by make test and CI
 def test_wordnet_complex_trio_runs(small_graph, tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "DATA_PATH": str(small_graph), "OUTPUT_DIR": str(tmp_path),
            "TEACHER_DIM": "16", "STUDENT_DIM": "4", "MAX_EPOCHS": "2", "CHECK_PER_EPOCH": "1", "NUM_WORKERS": "0"}

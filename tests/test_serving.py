@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import neuralkg_distil
-from neuralkg_distil.cli import main
-from neuralkg_distil.evaluation import FilterIndex, RankingEvaluator, stream_queries
-from neuralkg_distil.models import ModelSpec, build_model
-from neuralkg_distil.scoring import scorer_for
+from neuralkg_distil.cli.main import main
+from neuralkg_distil.evaluation.ranking import FilterIndex, RankingEvaluator, stream_queries
+from neuralkg_distil.kge.spec import ModelSpec, build_model
+from neuralkg_distil.kge.scoring import scorer_for
 
 from conftest import cli_flags
 
@@ -141,7 +141,7 @@ def test_streaming_evaluator_equals_full_rows(name, monkeypatch):
                            torch.randint(0, num_ent, (300,))], dim=1)
     index = FilterIndex.from_triples(triples, num_ent, num_rel)
     # tiny blocks: many entity blocks per batch, queries whose targets and known tails span blocks
-    monkeypatch.setattr("neuralkg_distil.evaluation._BLOCK_ELEMENTS", {"cpu": 64})
+    monkeypatch.setattr("neuralkg_distil.evaluation.ranking._BLOCK_ELEMENTS", {"cpu": 64})
     for ties in ("realistic", "optimistic", "pessimistic"):
         full = RankingEvaluator(index, batch_size=16, ties=ties, streaming=False).ranks(model, triples[:60])
         streamed = RankingEvaluator(index, batch_size=16, ties=ties).ranks(model, triples[:60])

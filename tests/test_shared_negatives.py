@@ -7,10 +7,10 @@ import copy
 import pytest
 import torch
 
-from neuralkg_distil.cli import parse_args
-from neuralkg_distil.models import ModelSpec, build_model
-from neuralkg_distil.sampling import TorchUniSampler
-from neuralkg_distil.training_scores import FastTrainScorer, NeuralKGTrainScorer, expand_shared
+from neuralkg_distil.cli.parser import parse_args
+from neuralkg_distil.kge.spec import ModelSpec, build_model
+from neuralkg_distil.training.sampling import TorchUniSampler
+from neuralkg_distil.training.batch_scores import FastTrainScorer, NeuralKGTrainScorer, expand_shared
 
 from conftest import cli_flags
 
@@ -62,7 +62,7 @@ def test_sampler_per_triple_filters_and_shared_shapes(small_graph):
 
 
 def test_distillation_with_shared_negatives_end_to_end(small_graph, tmp_path):
-    from neuralkg_distil.cli import main
+    from neuralkg_distil.cli.main import main
 
     flags = cli_flags(small_graph, tmp_path, "--model_name", "ComplEx", "--neg_chunk_size", "32", "--max_epochs", "2")
     assert main(flags + ["--litmodel_name", "PretrainLitModel", "--loss_name", "Adv_Loss", "--emb_dim", "16"]) == 0

@@ -6,10 +6,10 @@ import argparse
 import pytest
 import torch
 
-from neuralkg_distil.cli import parse_args
-from neuralkg_distil.lit_model import KGDistillLitModel
-from neuralkg_distil.models import ModelSpec, build_model
-from neuralkg_distil.stage_models import StageModels
+from neuralkg_distil.cli.parser import parse_args
+from neuralkg_distil.training.distill_system import KGDistillLitModel
+from neuralkg_distil.kge.spec import ModelSpec, build_model
+from neuralkg_distil.methods.roles import StageModels
 
 NUM_ENT, NUM_REL = 30, 3
 
@@ -92,8 +92,8 @@ def test_subsampling_weights_reach_the_loss():
 
 
 def test_bf16_teacher_scores_close_to_float32_and_training_runs():
-    from neuralkg_distil.stages import FrozenTeacher
-    from neuralkg_distil.training_scores import FastTrainScorer
+    from neuralkg_distil.methods.teacher_policy import FrozenTeacher
+    from neuralkg_distil.training.batch_scores import FastTrainScorer
 
     lit = lit_for(1, "ComplEx", "DualDE_Loss")
     b = {**batch(), "neg_chunk_size": 4, "negative_sample": torch.randint(0, NUM_ENT, (4, 5))}

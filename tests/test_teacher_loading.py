@@ -8,9 +8,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from neuralkg_distil.checkpoints import read_checkpoint
+from neuralkg_distil.checkpoint.files import read_checkpoint
 from neuralkg_distil.errors import CheckpointError
-from neuralkg_distil.teacher import load_model
+from neuralkg_distil.checkpoint.rebuild import load_model
 
 
 

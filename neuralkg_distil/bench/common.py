@@ -21,7 +21,7 @@ def default_data_path() -> str:
 
 def neuralkg_args(data_path: str, **overrides: Any) -> argparse.Namespace:
     """NeuralKG's parsed defaults for ``data_path``, with overrides (a fresh copy each call)."""
-    from neuralkg_distil.cli import parse_args
+    from neuralkg_distil.cli.parser import parse_args
 
     args = parse_args(["--data_path", data_path, "--train_bs", "1024", "--num_workers", "0"])
     return argparse.Namespace(**{**vars(copy.copy(args)), **overrides})
@@ -68,6 +68,6 @@ def isolated(fn: Callable[..., Dict[str, Any]], **kwargs: Any) -> Dict[str, Any]
 
 
 def print_table(rows: List[Dict[str, Any]], columns: List[str]) -> None:
-    from neuralkg_distil.reporting import table
+    from neuralkg_distil.run.results import table
 
     print(table(rows, columns))

@@ -4,7 +4,7 @@ For a teacher and students of smaller dimensions: parameter count, and the time 
 prediction for every WN18RR triple (train + valid + test, 93,003): the query ``(h, r, ?)`` of each
 triple (``--both`` adds ``(?, r, t)``) against all entities, in batches of 1024, mean of
 ``--repeats`` runs after a warm-up, with the speed-up over the teacher. Each query keeps only its
-running top-``--k`` while entity blocks are scored (:func:`~neuralkg_distil.evaluation.stream_queries`,
+running top-``--k`` while entity blocks are scored (:func:`~neuralkg_distil.evaluation.ranking.stream_queries`,
 the path ``predict`` and the evaluator use); ``--full_rows`` times the old definition instead
 (one full all-entity score row per query, written and discarded).
 
@@ -29,7 +29,7 @@ TABLE5_MODELS = ("TransE", "TransH", "ComplEx", "RotatE")
 def answer_all(scorer: Any, triples: torch.Tensor, batch_size: int, both: bool, k: int, full_rows: bool,
                num_ent: int) -> None:
     """Top-k of every triple's query (or its full score row with ``full_rows``); results are discarded."""
-    from neuralkg_distil.evaluation import stream_queries
+    from neuralkg_distil.evaluation.ranking import stream_queries
 
     for i in range(0, triples.shape[0], batch_size):
         h, r, t = triples[i : i + batch_size].unbind(1)
@@ -45,8 +45,8 @@ def answer_all(scorer: Any, triples: torch.Tensor, batch_size: int, both: bool, 
 
 def time_model(model_name: str, dim: int, num_ent: int, num_rel: int, triples: torch.Tensor,
                args: argparse.Namespace, device: torch.device) -> Dict[str, Any]:
-    from neuralkg_distil.models import ModelSpec, build_model, parameter_count
-    from neuralkg_distil.scoring import scorer_for
+    from neuralkg_distil.kge.spec import ModelSpec, build_model, parameter_count
+    from neuralkg_distil.kge.scoring import scorer_for
 
     torch.manual_seed(0)
     model = build_model(ModelSpec(model_name, dim, num_ent, num_rel, margin=6.0)).to(device).eval()

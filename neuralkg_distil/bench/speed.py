@@ -38,11 +38,11 @@ def train_path(
     import neuralkg_distil  # noqa: F401
     from neuralkg.data import UniSampler
 
-    from neuralkg_distil.losses import DualDE_Loss
-    from neuralkg_distil.models import ModelSpec, build_model
-    from neuralkg_distil.sampling import TorchUniSampler
-    from neuralkg_distil.stages import FrozenTeacher
-    from neuralkg_distil.training_scores import FastTrainScorer, NeuralKGTrainScorer
+    from neuralkg_distil.methods.losses import DualDE_Loss
+    from neuralkg_distil.kge.spec import ModelSpec, build_model
+    from neuralkg_distil.training.sampling import TorchUniSampler
+    from neuralkg_distil.methods.teacher_policy import FrozenTeacher
+    from neuralkg_distil.training.batch_scores import FastTrainScorer, NeuralKGTrainScorer
 
     if threads:
         torch.set_num_threads(threads)
@@ -90,8 +90,8 @@ def eval_path(path: str, data_path: str, dim: int, num_triples: int, eval_bs: in
     from neuralkg.data import TestSampler, UniSampler
     from neuralkg.eval_task import link_predict
 
-    from neuralkg_distil.evaluation import RankingEvaluator
-    from neuralkg_distil.models import ModelSpec, build_model
+    from neuralkg_distil.evaluation.ranking import RankingEvaluator
+    from neuralkg_distil.kge.spec import ModelSpec, build_model
 
     if threads:
         torch.set_num_threads(threads)

@@ -29,6 +29,7 @@ import argparse
 import math
 import random
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -59,10 +60,22 @@ def _split_counts(total: int, valid_frac: float, test_frac: float) -> tuple[int,
     return int(round(total * valid_frac)), int(round(total * test_frac))
 
 
-def _build_pool(
-    rng: random.Random, num_entities: int, kinds: Sequence[str], target: int, noise_frac: float
-) -> list[Triple]:
-    """All candidate triples, deduplicated, in a deterministic order."""
+@dataclass(frozen=True)
+class _Latent:
+    """The hidden structure of the graph: clusters and, inside each, attribute groups."""
+
+    members: list[list[int]]  # entities of each cluster
+    cluster_of: list[int]
+    attr_of: list[int]
+    num_attrs: int
+
+    @property
+    def num_entities(self) -> int:
+        return len(self.cluster_of)
+
+
+def _clusters(rng: random.Random, num_entities: int) -> tuple[list[list[int]], list[int]]:
+    """Entities dealt into clusters of about ``_CLUSTER_SIZE`` at random: members and cluster of each."""
     num_clusters = max(1, num_entities // _CLUSTER_SIZE)
     order = list(range(num_entities))
     rng.shuffle(order)
@@ -71,78 +84,119 @@ def _build_pool(
     for c, group in enumerate(members):
         for e in group:
             cluster_of[e] = c
+    return members, cluster_of
 
-    def cluster_perm() -> list[int]:
-        perm = list(range(num_clusters))
-        rng.shuffle(perm)
-        return perm
 
-    # The fan-out of the many-to-many relations fills what the functional ones leave of
-    # the budget; the whole pool is then cut down to the target at random.
-    structured = target - int(round(target * noise_frac))
+def _fan_out(num_entities: int, kinds: Sequence[str], structured: int) -> int:
+    """Links per entity of each cluster relation, so that the structured triples reach ``structured``.
+
+    The fan-out of the many-to-many relations fills what the functional ones leave of the budget.
+    """
     n_cluster_rels = kinds.count("cluster")
     fixed = num_entities * (len(kinds) - n_cluster_rels)
-    fan_out = 1
-    if n_cluster_rels:
-        fan_out = max(1, math.ceil((structured - fixed) / (n_cluster_rels * num_entities)))
-    # A second latent attribute splits each cluster into groups of about fan_out members;
-    # a cluster relation links x to the group attr_perm(attr(x)) of cluster perm(cluster(x)),
-    # a rule that needs more than a cluster guess yet generalises from the other edges.
+    if not n_cluster_rels:
+        return 1
+    return max(1, math.ceil((structured - fixed) / (n_cluster_rels * num_entities)))
+
+
+def _latent(rng: random.Random, num_entities: int, fan_out: int) -> _Latent:
+    """Clusters, then attributes that split each cluster into groups of about ``fan_out`` members.
+
+    A cluster relation links x to the group attr_perm(attr(x)) of cluster perm(cluster(x)),
+    a rule that needs more than a cluster guess yet generalises from the other edges.
+    """
+    members, cluster_of = _clusters(rng, num_entities)
     num_attrs = max(1, min(len(g) for g in members) // fan_out)
     attr_of = [0] * num_entities
     for group in members:
         for i, e in enumerate(group):
             attr_of[e] = i % num_attrs
+    return _Latent(members, cluster_of, attr_of, num_attrs)
 
-    maps: list[list[int]] = []  # the functions of the map relations made so far
-    pool: dict[Triple, None] = {}  # a dict keeps insertion order and drops duplicates
-    for r, kind in enumerate(kinds):
-        if kind == "map":
-            perm = cluster_perm()
-            f = [rng.choice(members[perm[cluster_of[x]]]) for x in range(num_entities)]
-            maps.append(f)
-            triples = [(x, r, f[x]) for x in range(num_entities)]
-        elif kind == "inverse":
-            f = maps[-1]
-            triples = [(f[x], r, x) for x in range(num_entities)]
-        elif kind == "compose":
-            f_a, f_b = maps[-2], maps[-1]
-            triples = [(x, r, f_b[f_a[x]]) for x in range(num_entities)]
-        elif kind == "symmetric":
-            triples = []
-            for group in members:
-                shuffled = list(group)
-                rng.shuffle(shuffled)
-                for a, b in zip(shuffled[0::2], shuffled[1::2]):
-                    triples += [(a, r, b), (b, r, a)]
-        else:  # cluster
-            perm = cluster_perm()
-            attr_perm = list(range(num_attrs))
-            rng.shuffle(attr_perm)
-            triples = []
-            for x in range(num_entities):
-                want = attr_perm[attr_of[x]]
-                triples += [(x, r, y) for y in members[perm[cluster_of[x]]] if attr_of[y] == want]
-        for t in triples:
-            pool[t] = None
 
-    triples_list = list(pool)
-    rng.shuffle(triples_list)
-    triples_list = triples_list[:structured]
-    kept = dict.fromkeys(triples_list)
-    # A fixed share, so a graph too small for the target gets fewer triples, not more noise.
-    n_noise = target - structured
+def _shuffled(rng: random.Random, n: int) -> list[int]:
+    """A random permutation of ``0..n-1``."""
+    perm = list(range(n))
+    rng.shuffle(perm)
+    return perm
+
+
+def _symmetric_triples(rng: random.Random, latent: _Latent, r: int) -> list[Triple]:
+    """A random pairing inside each cluster, in both directions."""
+    triples: list[Triple] = []
+    for group in latent.members:
+        shuffled = list(group)
+        rng.shuffle(shuffled)
+        for a, b in zip(shuffled[0::2], shuffled[1::2]):
+            triples += [(a, r, b), (b, r, a)]
+    return triples
+
+
+def _cluster_triples(rng: random.Random, latent: _Latent, r: int) -> list[Triple]:
+    """x linked to the members of cluster perm(cluster(x)) whose attribute is attr_perm(attr(x))."""
+    perm = _shuffled(rng, len(latent.members))
+    attr_perm = _shuffled(rng, latent.num_attrs)
+    triples: list[Triple] = []
+    for x in range(latent.num_entities):
+        want = attr_perm[latent.attr_of[x]]
+        triples += [(x, r, y) for y in latent.members[perm[latent.cluster_of[x]]] if latent.attr_of[y] == want]
+    return triples
+
+
+def _relation_triples(rng: random.Random, latent: _Latent, r: int, kind: str, maps: list[list[int]]) -> list[Triple]:
+    """The triples of relation ``r`` of one kind (a map's function is appended to ``maps``)."""
+    entities = range(latent.num_entities)
+    if kind == "map":
+        perm = _shuffled(rng, len(latent.members))
+        f = [rng.choice(latent.members[perm[latent.cluster_of[x]]]) for x in entities]
+        maps.append(f)
+        return [(x, r, f[x]) for x in entities]
+    if kind == "inverse":
+        f = maps[-1]
+        return [(f[x], r, x) for x in entities]
+    if kind == "compose":
+        f_a, f_b = maps[-2], maps[-1]
+        return [(x, r, f_b[f_a[x]]) for x in entities]
+    if kind == "symmetric":
+        return _symmetric_triples(rng, latent, r)
+    return _cluster_triples(rng, latent, r)
+
+
+def _with_noise(rng: random.Random, kept: dict[Triple, None], n_noise: int, num_entities: int,
+                num_relations: int, target: int) -> list[Triple]:
+    """``kept`` plus ``n_noise`` uniformly random new triples, shuffled.
+
+    A collision with a kept triple is retried, at most ``100 * target`` draws in all.
+    """
     attempts = 0
-    # Noise triples: uniformly random; a collision with a structured triple is retried.
     while n_noise > 0 and attempts < 100 * target:
         attempts += 1
-        t = (rng.randrange(num_entities), rng.randrange(len(kinds)), rng.randrange(num_entities))
+        t = (rng.randrange(num_entities), rng.randrange(num_relations), rng.randrange(num_entities))
         if t not in kept:
             kept[t] = None
             n_noise -= 1
     result = list(kept)
     rng.shuffle(result)
     return result
+
+
+def _build_pool(
+    rng: random.Random, num_entities: int, kinds: Sequence[str], target: int, noise_frac: float
+) -> list[Triple]:
+    """All candidate triples, deduplicated, in a deterministic order."""
+    # The whole structured pool is cut down to its budget at random.
+    structured = target - int(round(target * noise_frac))
+    latent = _latent(rng, num_entities, _fan_out(num_entities, kinds, structured))
+    maps: list[list[int]] = []  # the functions of the map relations made so far
+    pool: dict[Triple, None] = {}  # a dict keeps insertion order and drops duplicates
+    for r, kind in enumerate(kinds):
+        for t in _relation_triples(rng, latent, r, kind, maps):
+            pool[t] = None
+    triples_list = list(pool)
+    rng.shuffle(triples_list)
+    kept = dict.fromkeys(triples_list[:structured])
+    # A fixed share, so a graph too small for the target gets fewer triples, not more noise.
+    return _with_noise(rng, kept, target - structured, num_entities, len(kinds), target)
 
 
 def _split(

@@ -18,9 +18,6 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from neuralkg_distil.errors import ConfigError
 
-METHODS = ("teacher", "no-DS", "DS", "-S1", "-S2", "IterDE")
-# IterDE's links grow their soft weight unless the file chooses a schedule (the paper's dynamic adjustment).
-ITERDE_SCHEDULE = {"soft_weight_schedule": "power", "soft_weight_warmup": 50}
 PHASES = ("pretrain", "stage1", "stage2")
 GRID_KEYS = ("dataset", "model", "teacher_dim", "student_dim", "method")
 # Flags the runner sets itself; a config that sets them would silently break the job graph.
@@ -115,41 +112,7 @@ class Experiment:
 
     def jobs_for(self, cell: Cell) -> Dict[str, Job]:
         """The jobs a cell needs; the one whose ``model`` result fills the cell is under "result"."""
-        def job(kind: str, dim: int, role: str, **extra: Any) -> Job:
-            return Job(kind, cell.dataset, cell.model, dim, self.flags_for(kind, cell.model, role, cell.dataset), self.seed, **extra)
-
-        teacher = job("pretrain", cell.teacher_dim, "teacher")
-        if cell.method == "teacher":
-            return {"result": teacher}
-        if cell.method == "no-DS":
-            return {"result": job("pretrain", cell.student_dim, "student")}
-        stage1 = job("stage1", cell.student_dim, "student", teacher_dim=cell.teacher_dim, deps={"teacher": teacher})
-        if cell.method == "-S2":
-            return {"result": stage1, "teacher": teacher}
-        if cell.method == "DS":
-            stage2 = job("stage2", cell.student_dim, "student", teacher_dim=cell.teacher_dim,
-                         deps={"teacher": teacher, "student": stage1})
-            return {"result": stage2, "stage1": stage1, "teacher": teacher}
-        if cell.method == "IterDE":
-            return self._chain_jobs(cell, teacher)
-        # -S1 is a whole training in stage 2 (teacher unfrozen from the start), so it gets stage 1's
-        # budget and learning rate rather than stage 2's short fine-tuning settings.
-        scratch = Job("stage2", cell.dataset, cell.model, cell.student_dim, self.flags_for("stage1", cell.model, "student", cell.dataset),
-                      self.seed, teacher_dim=cell.teacher_dim, student_init="random", deps={"teacher": teacher})
-        return {"result": scratch, "teacher": teacher}
-
-    def _chain_jobs(self, cell: Cell, teacher: Job) -> Dict[str, Job]:
-        """IterDE: stage-1 links at halving dimensions from the teacher's down to the student's, each
-        distilled from the one before (``link1``, ``link2``, ...; the last is the result)."""
-        flags = {**ITERDE_SCHEDULE, **self.flags_for("stage1", cell.model, "student", cell.dataset)}
-        jobs: Dict[str, Job] = {"teacher": teacher}
-        previous = teacher
-        for i, dim in enumerate(chain_dims(cell.teacher_dim, cell.student_dim), start=1):
-            previous = Job("stage1", cell.dataset, cell.model, dim, dict(flags), self.seed, teacher_dim=previous.dim,
-                           deps={"teacher": previous})
-            jobs[f"link{i}"] = previous
-        jobs["result"] = previous
-        return jobs
+        return arms()[cell.method](CellPlan(self, cell))
 
     def teacher_jobs(self) -> Dict[str, Job]:
         """The grid's teacher pretrainings, by job id."""
@@ -181,16 +144,59 @@ class Experiment:
         return list(ordered.values())
 
 
-def chain_dims(teacher_dim: int, student_dim: int) -> List[int]:
-    """IterDE's students: the teacher's dimension halved while above the student's, then the student's
-    (64 -> 8: [32, 16, 8]; 64 -> 24: [32, 24])."""
-    if student_dim >= teacher_dim:
-        raise ConfigError(f"IterDE needs a student smaller than its teacher, got {teacher_dim} -> {student_dim}")
-    dims, dim = [], teacher_dim // 2
-    while dim > student_dim:
-        dims.append(dim)
-        dim //= 2
-    return dims + [student_dim]
+
+
+class CellPlan:
+    """The jobs a grid arm can ask for, for one cell (a method's arms build their jobs from these)."""
+
+    def __init__(self, exp: "Experiment", cell: Cell) -> None:
+        self.exp, self.cell = exp, cell
+        self.teacher_dim, self.student_dim = cell.teacher_dim, cell.student_dim
+        self.teacher = self.job("pretrain", cell.teacher_dim, "teacher")
+
+    def job(self, kind: str, dim: int, role: str, phase: Optional[str] = None, **extra: Any) -> Job:
+        """A job of ``kind`` whose flags are those of ``phase`` (default: the kind's own)."""
+        cell = self.cell
+        flags = self.exp.flags_for(phase or kind, cell.model, role, cell.dataset)
+        return Job(kind, cell.dataset, cell.model, dim, flags, self.exp.seed, **extra)
+
+    def student(self) -> Job:
+        """The student trained directly (no-DS)."""
+        return self.job("pretrain", self.student_dim, "student")
+
+    def stage1(self) -> Job:
+        return self.job("stage1", self.student_dim, "student", teacher_dim=self.teacher_dim, deps={"teacher": self.teacher})
+
+    def stage2(self, stage1: Job) -> Job:
+        return self.job("stage2", self.student_dim, "student", teacher_dim=self.teacher_dim,
+                        deps={"teacher": self.teacher, "student": stage1})
+
+    def stage2_from_scratch(self) -> Job:
+        """Stage 2 from a new student (-S1): a whole training, so stage 1's flags."""
+        return self.job("stage2", self.student_dim, "student", phase="stage1", teacher_dim=self.teacher_dim,
+                        student_init="random", deps={"teacher": self.teacher})
+
+    def link(self, dim: int, teacher: Job, defaults: Mapping[str, Any]) -> Job:
+        """A stage-1 job at ``dim`` distilled from ``teacher``'s result; ``defaults`` give way to the file's flags."""
+        cell = self.cell
+        flags = {**defaults, **self.exp.flags_for("stage1", cell.model, "student", cell.dataset)}
+        return Job("stage1", cell.dataset, cell.model, dim, flags, self.exp.seed, teacher_dim=teacher.dim,
+                   deps={"teacher": teacher})
+
+
+BASELINE_ARMS = {"teacher": lambda plan: {"result": plan.teacher}, "no-DS": lambda plan: {"result": plan.student()}}
+
+
+def arms() -> Dict[str, Any]:
+    """Every grid method: the baselines, then each registered distillation method's arms."""
+    from neuralkg_distil.methods.registry import grid_arms
+
+    return {**BASELINE_ARMS, **grid_arms()}
+
+
+def methods() -> Tuple[str, ...]:
+    """The names a grid's ``method`` may take."""
+    return tuple(arms())
 
 
 def _as_list(value: Any) -> List[Any]:
@@ -212,8 +218,8 @@ def expand_grid(entries: List[Mapping[str, Any]], where: str = "grid") -> List[C
         if missing:
             raise ConfigError(f"{where}[{i}]: missing key(s) {', '.join(missing)}")
         for dataset, model, tdim, sdim, method in itertools.product(*(_as_list(entry[k]) for k in GRID_KEYS)):
-            if method not in METHODS:
-                raise ConfigError(f"{where}[{i}]: unknown method {method!r}; valid: {', '.join(METHODS)}")
+            if method not in methods():
+                raise ConfigError(f"{where}[{i}]: unknown method {method!r}; valid: {', '.join(methods())}")
             for name, dim in (("teacher_dim", tdim), ("student_dim", sdim)):
                 if not isinstance(dim, int) or isinstance(dim, bool) or dim <= 0:
                     raise ConfigError(f"{where}[{i}]: {name} must be a positive integer, got {dim!r}")
@@ -246,15 +252,9 @@ def _check_flags(flags: Mapping[str, Any], where: str) -> None:
         raise ConfigError(f"{where}: {', '.join(bad)} is set by the runner from the grid; remove it")
 
 
-def load_experiment(path: str | Path, output_dir: Optional[str] = None, data_root: Optional[str] = None) -> Experiment:
-    """Parse and check an experiment file; relative paths are relative to the file's folder.
-
-    ``data_root`` replaces the folder each dataset lies in (its name is kept), for machines
-    where the data sits elsewhere.
-    """
+def _read_yaml(path: Path) -> Mapping[str, Any]:
     import yaml
 
-    path = Path(path)
     if not path.is_file():
         raise ConfigError(f"experiment file not found: {path}")
     try:
@@ -263,13 +263,20 @@ def load_experiment(path: str | Path, output_dir: Optional[str] = None, data_roo
         raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    base = path.parent
+    return raw
+
+
+def _datasets(raw: Mapping[str, Any], path: Path, data_root: Optional[str]) -> Dict[str, Path]:
     datasets_raw = _mapping(raw, "datasets", path)
     if not datasets_raw:
         raise ConfigError(f"{path}: 'datasets' is empty; name each dataset folder, e.g. WN18RR: ../datasets/WN18RR")
-    datasets = {str(name): (base / str(folder)).resolve() for name, folder in datasets_raw.items()}
+    datasets = {str(name): (path.parent / str(folder)).resolve() for name, folder in datasets_raw.items()}
     if data_root:
         datasets = {name: Path(data_root).resolve() / folder.name for name, folder in datasets.items()}
+    return datasets
+
+
+def _cells(raw: Mapping[str, Any], path: Path, datasets: Mapping[str, Path]) -> List[Cell]:
     grid = raw.get("grid")
     if not isinstance(grid, list) or not grid:
         raise ConfigError(f"{path}: 'grid' must be a non-empty list of entries with keys {', '.join(GRID_KEYS)}")
@@ -277,6 +284,11 @@ def load_experiment(path: str | Path, output_dir: Optional[str] = None, data_roo
     for cell in cells:
         if cell.dataset not in datasets:
             raise ConfigError(f"{path}: grid uses dataset {cell.dataset!r}, not listed under 'datasets'")
+    return cells
+
+
+def _flag_layers(raw: Mapping[str, Any], path: Path) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
+    """The file's ``common``, ``phases`` and ``models`` flags, checked."""
     common = _mapping(raw, "common", path)
     _check_flags(common, f"{path}: common")
     phases = _mapping(raw, "phases", path)
@@ -292,14 +304,43 @@ def load_experiment(path: str | Path, output_dir: Optional[str] = None, data_roo
             if key not in ("flags", "teacher") + PHASES:
                 raise ConfigError(f"{path}: models.{name}: unknown key {key!r}; valid: flags, teacher, {', '.join(PHASES)}")
             _check_flags(flags or {}, f"{path}: models.{name}.{key}")
-    preset = raw.get("preset")
-    if preset is not None:
-        from neuralkg_distil.presets import recipes
+    return common, phases, models
 
-        variants = sorted(recipes().get("variants", {}))
-        if preset != "auto" and preset not in variants:
-            raise ConfigError(f"{path}: 'preset' must be auto or a variant ({', '.join(variants)}), got {preset!r}")
-    out = Path(output_dir) if output_dir else base / str(raw.get("output_dir", Path("output") / "experiments" / path.stem))
+
+def _check_preset(preset: Any, path: Path) -> None:
+    if preset is None:
+        return
+    from neuralkg_distil.presets import recipes
+
+    variants = sorted(recipes().get("variants", {}))
+    if preset != "auto" and preset not in variants:
+        raise ConfigError(f"{path}: 'preset' must be auto or a variant ({', '.join(variants)}), got {preset!r}")
+
+
+def _warn_time_budgets(exp: Experiment, path: Path) -> None:
+    timed = exp.student_time_budgets()
+    if timed:
+        from neuralkg_distil.errors import warn
+
+        kinds = ", ".join(sorted({"no-DS" if j.kind == "pretrain" else j.kind for j in timed}))
+        warn(f"{path}: max_time is set for {len(timed)} student job(s) ({kinds}); the protocol is early stopping "
+             "on valid MRR with a max_epochs cap, and wall-clock budgets are not comparable: remove max_time")
+
+
+def load_experiment(path: str | Path, output_dir: Optional[str] = None, data_root: Optional[str] = None) -> Experiment:
+    """Parse and check an experiment file; relative paths are relative to the file's folder.
+
+    ``data_root`` replaces the folder each dataset lies in (its name is kept), for machines
+    where the data sits elsewhere.
+    """
+    path = Path(path)
+    raw = _read_yaml(path)
+    datasets = _datasets(raw, path, data_root)
+    cells = _cells(raw, path, datasets)
+    common, phases, models = _flag_layers(raw, path)
+    preset = raw.get("preset")
+    _check_preset(preset, path)
+    out = Path(output_dir) if output_dir else path.parent / str(raw.get("output_dir", Path("output") / "experiments" / path.stem))
     seed = raw.get("seed", 321)
     jobs = raw.get("jobs", 1)
     if not isinstance(seed, int) or not isinstance(jobs, int) or jobs < 1:
@@ -310,11 +351,5 @@ def load_experiment(path: str | Path, output_dir: Optional[str] = None, data_roo
         models={k: {kk: dict(vv or {}) for kk, vv in v.items()} for k, v in models.items()},
         jobs_in_parallel=jobs, source=path, preset=preset,
     )
-    timed = exp.student_time_budgets()
-    if timed:
-        from neuralkg_distil.errors import warn
-
-        kinds = ", ".join(sorted({"no-DS" if j.kind == "pretrain" else j.kind for j in timed}))
-        warn(f"{path}: max_time is set for {len(timed)} student job(s) ({kinds}); the protocol is early stopping "
-             "on valid MRR with a max_epochs cap, and wall-clock budgets are not comparable: remove max_time")
+    _warn_time_budgets(exp, path)
     return exp

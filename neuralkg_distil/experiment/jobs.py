@@ -5,11 +5,11 @@ import argparse
 import csv
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from neuralkg_distil.errors import ConfigError
+from neuralkg_distil.cli.parser import render_flags
 from neuralkg_distil.experiment.config import Experiment, Job
-from neuralkg_distil.run_folder import RESULTS_FILE
+from neuralkg_distil.run.folder import RESULTS_FILE
 
 META_FILE = "job.json"
 CURVE_FILE = "curve.json"  # (epoch, valid MRR) of a finished job, beside its results.json
@@ -91,7 +91,7 @@ def valid_curve(exp: Experiment, job: Job) -> List[Tuple[int, float]]:
 
 def write_curve(exp: Experiment, job: Job) -> List[Tuple[int, float]]:
     """Store a finished job's validation curve as ``curve.json`` beside its results.json."""
-    from neuralkg_distil.checkpoints import atomic_write_json
+    from neuralkg_distil.checkpoint.files import atomic_write_json
 
     curve = valid_curve(exp, job)
     atomic_write_json({"job_id": job.job_id, "metric": "valid mrr", "epochs": [e for e, _ in curve],
@@ -107,27 +107,6 @@ def curve_of(exp: Experiment, job: Job) -> List[Tuple[int, float]]:
     return valid_curve(exp, job)
 
 
-def render_flags(flags: Mapping[str, Any], parser: argparse.ArgumentParser, where: str) -> List[str]:
-    """``--key value`` pairs checked against the training parser (store-true flags alone)."""
-    actions = {a.dest: a for a in parser._actions}  # noqa: SLF001 (argparse has no public index)
-    argv: List[str] = []
-    for key, value in flags.items():
-        action = actions.get(key)
-        if action is None:
-            raise ConfigError(f"{where}: unknown flag {key!r} (see neuralkg-distil --help)")
-        option = action.option_strings[0]
-        if isinstance(action, argparse.BooleanOptionalAction):
-            argv.append(option if value else f"--no-{option[2:]}")
-        elif isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):  # noqa: SLF001
-            if bool(value) == isinstance(action, argparse._StoreTrueAction):  # noqa: SLF001
-                argv.append(option)
-        elif isinstance(value, (list, tuple)):
-            argv += [option, *(str(v) for v in value)]
-        elif isinstance(value, bool):
-            argv += [option, str(value).lower()]
-        elif value is not None:
-            argv += [option, str(value)]
-    return argv
 
 
 def command_for(exp: Experiment, job: Job, parser: argparse.ArgumentParser) -> List[str]:

@@ -9,9 +9,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from neuralkg_distil.checkpoints import atomic_write_json, atomic_write_text
+from neuralkg_distil.checkpoint.files import atomic_write_json, atomic_write_text
 from neuralkg_distil.errors import ConfigError
-from neuralkg_distil.experiment.config import GRID_KEYS, METHODS, Cell, Experiment, Job
+from neuralkg_distil.experiment.config import GRID_KEYS, Cell, Experiment, Job, methods
 from neuralkg_distil.experiment.jobs import curve_of, epochs_reached, is_done, job_dir, meta_of, results_of
 
 METRICS = ("mrr", "hits@10", "hits@3", "hits@1", "mr")
@@ -33,7 +33,7 @@ LABELS = {"teacher": "teacher", "no-DS": "no-DS", "DS": "DS", "-S1": "DS -S1", "
 @functools.lru_cache(maxsize=1)
 def _defaults() -> Dict[str, Any]:
     """The training command's defaults (NeuralKG's and ours), for flags a job does not set."""
-    from neuralkg_distil.cli import build_parser
+    from neuralkg_distil.cli.parser import build_parser
 
     return {a.dest: a.default for a in build_parser()._actions}  # noqa: SLF001
 
@@ -54,7 +54,7 @@ def protocol_columns(job: Job, results: Optional[Dict[str, Any]]) -> Dict[str, A
     only, and neither when the weighting is learned (``adaptive`` or ``calibrated``, DualDE_Loss's
     default).
     """
-    from neuralkg_distil.optim import scaled_lr
+    from neuralkg_distil.training.optim import scaled_lr
 
     lr_flags = argparse.Namespace(**{k: flag_of(job, k) for k in ("lr", "lr_ref_dim", "lr_dim_power")})
     values: Dict[str, Any] = {"lr": scaled_lr(lr_flags, job.dim), "max_epochs": flag_of(job, "max_epochs")}
@@ -194,7 +194,7 @@ def markdown(rows: Sequence[Dict[str, Any]], title: str) -> str:
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         index = {(r["model"], r["student_dim"], r["method"]): r for r in group}
         dims = sorted({r["student_dim"] for r in group if r["method"] != "teacher"}, reverse=True)
-        lines = [(tdim, "teacher")] + [(d, m) for d in dims for m in METHODS if m != "teacher"]
+        lines = [(tdim, "teacher")] + [(d, m) for d in dims for m in methods() if m != "teacher"]
         for dim, method in lines:
             found = [index.get((m, dim, method)) for m in models]
             if not any(found):

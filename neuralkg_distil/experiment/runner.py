@@ -20,9 +20,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from neuralkg_distil.checkpoints import atomic_write_json
+from neuralkg_distil.checkpoint.files import atomic_write_json
 from neuralkg_distil.experiment.config import Experiment, Job, load_experiment, select_cells
 from neuralkg_distil.experiment.jobs import META_FILE, command_for, is_done, job_dir, meta_of, write_curve
 from neuralkg_distil.experiment.report import kept_row, read_kept_rows, summary_line, write_reports
@@ -35,7 +35,7 @@ def subprocess_launcher(argv: List[str], log: Path, env: Dict[str, str]) -> subp
     handle = log.open("ab")
     try:
         return subprocess.Popen(
-            [sys.executable, "-u", "-m", "neuralkg_distil.cli", *argv], stdout=handle, stderr=subprocess.STDOUT, env=env
+            [sys.executable, "-u", "-m", "neuralkg_distil.cli.main", *argv], stdout=handle, stderr=subprocess.STDOUT, env=env
         )
     finally:
         handle.close()
@@ -98,7 +98,7 @@ class Runner:
         self.log = log
         if parser is None:
             import neuralkg_distil  # noqa: F401  (registers our classes)
-            from neuralkg_distil.cli import build_parser
+            from neuralkg_distil.cli.parser import build_parser
 
             parser = build_parser()
         self.parser = parser
@@ -113,71 +113,21 @@ class Runner:
     def run(self) -> Dict[str, int]:
         """Run every unfinished job; returns counts by outcome."""
         started = time.time()
-        # Cells kept from an earlier results.csv need no job; the others need all of theirs.
-        active = [c for c in self.exp.cells if kept_row(self.exp, c) is None]
-        kept = len(self.exp.cells) - len(active)
-        jobs = self.exp.all_jobs(active)
-        # Check every job's flags before any training starts: a typo fails now, not an hour in.
-        for job in jobs:
-            command_for(self.exp, job, self.parser)
-        pending = [j for j in jobs if not is_done(self.exp, j)]
-        counts = {"skipped": len(jobs) - len(pending), "done": 0, "failed": 0, "blocked": 0, "interrupted": 0}
-        self.log(f"experiment {self.exp.name}: {len(self.exp.cells)} cells"
-                 + (f" ({kept} kept from --keep_rows)" if kept else "") + f", {len(jobs)} jobs, "
-                 f"{counts['skipped']} already finished (skipped), {len(pending)} to run, {self.parallel} at a time")
+        pending, counts = self._plan()
         running: Dict[str, Running] = {}
         failed: set = set()
         stopping = False
         try:
             while pending or running:
-                out_of_time = self.time_limit is not None and time.time() - started > self.time_limit
-                if out_of_time and not stopping:
+                if not stopping and self.time_limit is not None and time.time() - started > self.time_limit:
                     stopping = True
                     self.log(f"time limit of {self.time_limit:.0f} s reached: stopping {len(running)} job(s); "
                              "re-run the same command to continue")
                     for item in running.values():
                         item.handle.send_signal(signal.SIGINT)
                     pending = []
-                for job_id, item in list(running.items()):
-                    rc = item.handle.poll()
-                    if rc is None:
-                        continue
-                    del running[job_id]
-                    elapsed = round(time.time() - item.started, 1)
-                    if rc == 0 and is_done(self.exp, item.job):
-                        counts["done"] += 1
-                        write_curve(self.exp, item.job)
-                        self._write_meta(item.job, status="done", seconds=elapsed)
-                        self.log(f"done     {job_id} ({elapsed:.0f} s)")
-                    elif stopping:
-                        counts["interrupted"] += 1
-                        self._write_meta(item.job, status="interrupted", seconds=elapsed)
-                        self.log(f"stopped  {job_id} (resumable)")
-                    else:
-                        counts["failed"] += 1
-                        failed.add(job_id)
-                        self._write_meta(item.job, status=f"failed (exit {rc})", seconds=elapsed)
-                        self.log(f"FAILED   {job_id} (exit {rc}); see {job_dir(self.exp, item.job) / 'log.txt'}")
-                for job in list(pending):
-                    if len(running) >= self.parallel:
-                        break
-                    deps = list(job.deps.values())
-                    if any(d.job_id in failed for d in deps):
-                        pending.remove(job)
-                        failed.add(job.job_id)
-                        counts["blocked"] += 1
-                        self._write_meta(job, status="blocked (a job it needs failed)")
-                        continue
-                    if not all(is_done(self.exp, d) for d in deps):
-                        continue
-                    pending.remove(job)
-                    argv = command_for(self.exp, job, self.parser)
-                    folder = job_dir(self.exp, job)
-                    folder.mkdir(parents=True, exist_ok=True)
-                    self._write_meta(job, status="running", argv=argv)
-                    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-                    running[job.job_id] = Running(job, self.launcher(argv, folder / "log.txt", env), time.time(), argv)
-                    self.log(f"start    {job.job_id}" + (" (resuming)" if "--resume" in argv else ""))
+                self._collect_finished(running, counts, failed, stopping)
+                self._start_ready(pending, running, counts, failed)
                 if running:
                     time.sleep(self.poll_s)
         except KeyboardInterrupt:
@@ -192,6 +142,67 @@ class Runner:
             paths = write_reports(self.exp)
             self.log(f"{summary_line(self.exp)}; results in {paths['markdown']} and {paths['csv']}")
         return counts
+
+    def _plan(self) -> Tuple[List[Job], Dict[str, int]]:
+        """The jobs still to run (every job's flags checked first: a typo fails now, not an hour in)."""
+        # Cells kept from an earlier results.csv need no job; the others need all of theirs.
+        active = [c for c in self.exp.cells if kept_row(self.exp, c) is None]
+        kept = len(self.exp.cells) - len(active)
+        jobs = self.exp.all_jobs(active)
+        for job in jobs:
+            command_for(self.exp, job, self.parser)
+        pending = [j for j in jobs if not is_done(self.exp, j)]
+        counts = {"skipped": len(jobs) - len(pending), "done": 0, "failed": 0, "blocked": 0, "interrupted": 0}
+        self.log(f"experiment {self.exp.name}: {len(self.exp.cells)} cells"
+                 + (f" ({kept} kept from --keep_rows)" if kept else "") + f", {len(jobs)} jobs, "
+                 f"{counts['skipped']} already finished (skipped), {len(pending)} to run, {self.parallel} at a time")
+        return pending, counts
+
+    def _collect_finished(self, running: Dict[str, Running], counts: Dict[str, int], failed: set, stopping: bool) -> None:
+        """Record the jobs that ended since the last poll: done, stopped (resumable) or failed."""
+        for job_id, item in list(running.items()):
+            rc = item.handle.poll()
+            if rc is None:
+                continue
+            del running[job_id]
+            elapsed = round(time.time() - item.started, 1)
+            if rc == 0 and is_done(self.exp, item.job):
+                counts["done"] += 1
+                write_curve(self.exp, item.job)
+                self._write_meta(item.job, status="done", seconds=elapsed)
+                self.log(f"done     {job_id} ({elapsed:.0f} s)")
+            elif stopping:
+                counts["interrupted"] += 1
+                self._write_meta(item.job, status="interrupted", seconds=elapsed)
+                self.log(f"stopped  {job_id} (resumable)")
+            else:
+                counts["failed"] += 1
+                failed.add(job_id)
+                self._write_meta(item.job, status=f"failed (exit {rc})", seconds=elapsed)
+                self.log(f"FAILED   {job_id} (exit {rc}); see {job_dir(self.exp, item.job) / 'log.txt'}")
+
+    def _start_ready(self, pending: List[Job], running: Dict[str, Running], counts: Dict[str, int], failed: set) -> None:
+        """Start pending jobs whose dependencies are done, up to the parallel limit; block those whose failed."""
+        for job in list(pending):
+            if len(running) >= self.parallel:
+                break
+            deps = list(job.deps.values())
+            if any(d.job_id in failed for d in deps):
+                pending.remove(job)
+                failed.add(job.job_id)
+                counts["blocked"] += 1
+                self._write_meta(job, status="blocked (a job it needs failed)")
+                continue
+            if not all(is_done(self.exp, d) for d in deps):
+                continue
+            pending.remove(job)
+            argv = command_for(self.exp, job, self.parser)
+            folder = job_dir(self.exp, job)
+            folder.mkdir(parents=True, exist_ok=True)
+            self._write_meta(job, status="running", argv=argv)
+            env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+            running[job.job_id] = Running(job, self.launcher(argv, folder / "log.txt", env), time.time(), argv)
+            self.log(f"start    {job.job_id}" + (" (resuming)" if "--resume" in argv else ""))
 
     @staticmethod
     def _stop(item: Running, grace_s: float = 60.0) -> None:
