@@ -196,3 +196,18 @@ def test_soft_label_scale_dim_maps_the_teachers_distances_to_the_students_dimens
         DistilE_Loss(model_name="ComplEx", soft_label_scale="dim").set_models(student, teacher)
     with pytest.raises(ConfigError, match="--soft_label_scale"):
         DistilE_Loss(argparse.Namespace(soft_label_scale="row"))
+
+
+def test_soft_label_scale_dim_also_maps_the_teachers_candidate_scores():
+    from neuralkg_distil.kge.spec import ModelSpec
+
+    student, teacher = ModelSpec("TransE", 16, 10, 2, margin=1.0), ModelSpec("TransE", 64, 10, 2, margin=2.0)
+    g = torch.Generator().manual_seed(1)
+    learner, label = torch.randn(3, 6, generator=g), torch.randn(3, 6, generator=g) * 10 - 40
+    a, b = 16 / 64, 1.0 - 2.0 * 16 / 64
+    for kd_loss in ("kl", "bce"):
+        scaled = DistilE_Loss(model_name="TransE", soft_label_scale="dim", kd_loss=kd_loss)
+        scaled.set_models(student, teacher)
+        plain = DistilE_Loss(model_name="TransE", kd_loss=kd_loss)
+        assert torch.allclose(scaled.listwise_loss(learner, label), plain.listwise_loss(learner, label * a + b))
+        assert not torch.allclose(plain.listwise_loss(learner, label), plain.listwise_loss(learner, label * a + b))

@@ -47,7 +47,7 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--soft_weight_schedule", default="constant", choices=("constant", "linear", "power", "step"), help="How every soft weight grows from 0 over --soft_weight_warmup epochs (IterDE).")
     group.add_argument("--soft_weight_warmup", default=0, type=int, help="Epochs of the --soft_weight_schedule ramp.")
     group.add_argument("--soft_weight_power", default=2.0, type=float, help="p of the power schedule: (epoch / warmup) ** p.")
-    group.add_argument("--soft_label_scale", default="none", choices=("none", "dim"), help="dim: the label model's distances rescaled to the learner's dimension before the soft term (distance models: a 64-dim teacher's L1 distances are ~4x a 16-dim student's).")
+    group.add_argument("--soft_label_scale", default="none", choices=("none", "dim"), help="dim: the label model's distances rescaled to the learner's dimension before the soft terms, element and --teacher_topk candidate ones (distance models: a 64-dim teacher's L1 distances are ~4x a 16-dim student's).")
     group.add_argument("--rank_margin", default=1.0, type=float, help="gamma of the margin ranking loss (margin family).")
     group.add_argument("--lr_ref_dim", default=0, type=int, help="Scale each model's learning rate by (D / its dim) ** --lr_dim_power, so --lr is the rate of a D-dim model (NeuralKG's init range shrinks as 1 / dim); 0 = one rate for all.")
     group.add_argument("--lr_dim_power", default=1.0, type=float, help="Power of the --lr_ref_dim rule: 1 for distance models (TransE, TransH, RotatE), 0.5 for bilinear ones (ComplEx, DistMult).")

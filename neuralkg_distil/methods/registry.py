@@ -34,12 +34,8 @@ def method_named(name: str) -> DistillationMethod:
 
 
 def method_for_loss(loss_class: type) -> Optional[DistillationMethod]:
-    """The method whose loss is ``loss_class`` (or a parent class of it), or None."""
-    for cls in loss_class.__mro__:
-        for method in _METHODS.values():
-            if method.loss_class is cls:
-                return method
-    return None
+    """The method whose loss is exactly ``loss_class``, or None."""
+    return next((m for m in _METHODS.values() if m.loss_class is loss_class), None)
 
 
 def grid_arms() -> Dict[str, Arm]:
@@ -73,10 +69,7 @@ def resolve_method(loss_name: Optional[str]) -> DistillationMethod:
     if not (isinstance(cls, type) and issubclass(cls, DistillationLoss)):
         warn(f"--loss_name {loss_name} is not a distillation loss; using DualDE_Loss")
         return method_named("DualDE")
-    method = method_for_loss(cls)
-    if method is None or method.loss_class is not cls:
-        method = _LossOnly(cls)
-    return method
+    return method_for_loss(cls) or _LossOnly(cls)
 
 
 class _LossOnly(DistillationMethod):

@@ -196,7 +196,11 @@ class DistillationLoss(nn.Module):
     ) -> Tensor:
         """``kd_weight`` times the mean candidate term (``--kd_loss``: listwise KL or pointwise BCE) of the
         learner's (B, C) candidate scores against the label model's (detached): the term that carries the
-        teacher's view of a query's plausible answers."""
+        teacher's view of a query's plausible answers. The learner is the student: with
+        ``--soft_label_scale dim`` the teacher's scores are on the student's scale here too."""
+        mapping = self.label_maps.get("student")
+        if mapping is not None:
+            label = label * mapping[0] + mapping[1]
         kl = CANDIDATE_LOSSES[self.settings.kd_loss](learner, label, self.settings.kd_temperature, mask)
         weight = self.settings.kd_weight if weight is None else weight
         return self.soft_scale * weight * weighted_mean(kl, sample_weight)
