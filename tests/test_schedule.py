@@ -6,12 +6,12 @@ import argparse
 import pytest
 import torch
 
-from neuralkg_distil.cli.parser import parse_args
+from neuralkg_distil.cli.parser import build_parser, parse_args
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.run.checks import check_flags
 from neuralkg_distil.training.distill_system import KGDistillLitModel
 from neuralkg_distil.methods.losses import DistilE_Loss, Scores
-from neuralkg_distil.methods.losses.schedule import SoftWeightSchedule
+from neuralkg_distil.methods.losses.schedule import SCHEDULES, SoftWeightSchedule
 from neuralkg_distil.kge.spec import ModelSpec, build_model
 from neuralkg_distil.methods.roles import StageModels
 
@@ -22,6 +22,7 @@ from neuralkg_distil.methods.roles import StageModels
     ("power", 10, 2.0, {0: 0.0, 5: 0.25, 9: 0.81, 10: 1.0, 11: 1.0}),
     ("power", 4, 0.5, {1: 0.5, 4: 1.0}),
     ("step", 3, 2.0, {0: 0.0, 2: 0.0, 3: 1.0, 99: 1.0}),
+    ("anneal", 10, 2.0, {0: 1.0, 1: 0.9, 5: 0.5, 10: 0.0, 50: 0.0}),
 ])
 def test_schedule_values(kind, warmup, power, expected):
     schedule = SoftWeightSchedule(kind, warmup, power)
@@ -56,6 +57,27 @@ def test_a_scheduled_loss_is_hard_only_before_the_ramp_and_distils_at_its_end():
     assert torch.allclose(scheduled(student, teacher), half(student, teacher))
     scheduled.set_epoch(40)
     assert torch.allclose(scheduled(student, teacher), full(student, teacher))
+
+
+def test_the_parser_offers_every_schedule():
+    parser_choices = next(a.choices for a in build_parser()._actions if a.dest == "soft_weight_schedule")
+    assert tuple(parser_choices) == SCHEDULES
+
+
+def test_an_annealed_loss_distils_first_and_is_hard_only_after_the_fall():
+    student, teacher = _scores(2), _scores(3)
+    annealed = DistilE_Loss(model_name="TransE", alpha=0.5, soft_weight_schedule="anneal", soft_weight_warmup=4)
+    full = DistilE_Loss(model_name="TransE", alpha=0.5)
+    half = DistilE_Loss(model_name="TransE", alpha=0.25)
+    hard_only = DistilE_Loss(model_name="TransE", alpha=0.0)
+    assert annealed.set_epoch(0) == 1.0
+    assert torch.allclose(annealed(student, teacher), full(student, teacher))
+    annealed.set_epoch(2)
+    assert torch.allclose(annealed(student, teacher), half(student, teacher))
+    for epoch in (4, 100):
+        annealed.set_epoch(epoch)
+        assert torch.allclose(annealed(student, teacher), hard_only(student, teacher))
+    assert not torch.allclose(full(student, teacher), hard_only(student, teacher))  # the fall changes the loss
 
 
 def test_the_lit_model_sets_the_epoch_s_factor_at_each_epoch_start():

@@ -101,6 +101,7 @@ def build_callbacks(settings: RunSettings, data: RunData, system: System, show_b
     """Checkpoints, early stopping, guards, resume state, progress, and the kind's own callbacks."""
     import pytorch_lightning as pl
 
+    from neuralkg_distil.callbacks.early_stopping import DecayAwareEarlyStopping
     from neuralkg_distil.callbacks.guards import NonFiniteGuard
     from neuralkg_distil.callbacks.progress import QuietProgressBar, ValidationReport
     from neuralkg_distil.checkpoint.lightning_io import RunCheckpoint
@@ -114,8 +115,9 @@ def build_callbacks(settings: RunSettings, data: RunData, system: System, show_b
         dirpath=str(settings.stage_dir), filename="best", monitor="Eval|mrr", mode="max", save_top_k=1, save_last=True,
         save_weights_only=False, save_on_train_epoch_end=True, every_n_epochs=args.check_per_epoch,
     )
-    early_stop = pl.callbacks.EarlyStopping(monitor="Eval|mrr", mode="max", patience=args.early_stop_patience,
-                                            check_on_train_epoch_end=False)
+    early_stop = DecayAwareEarlyStopping(monitor="Eval|mrr", mode="max", patience=args.early_stop_patience,
+                                         check_on_train_epoch_end=False,
+                                         after_decay=bool(getattr(args, "early_stop_after_decay", False)))
     flags = {k: v for k, v in vars(args).items() if isinstance(v, (bool, int, float, str)) or v is None}
     callbacks: List[Any] = [
         checkpoint, early_stop, NonFiniteGuard(),

@@ -7,6 +7,12 @@ per-element gates, and the listwise term's weight): ``constant`` is 1 throughout
 fixed alpha is this case), ``linear`` and ``power`` ramp from 0 to 1 over the warm-up
 (``(epoch / warmup) ** power``, linear being power 1), ``step`` is 0 before the warm-up ends and 1
 after.
+
+``anneal`` runs the other way (teacher annealing, Clark et al. 2019, "BAM!"): the soft weight starts
+at 1 and falls linearly to 0 over the warm-up, after which the student trains on hard labels only.
+It serves a student that is too small to hold the teacher's view: the soft labels give it a fast
+start (every soft-label student of round 5 led no-DS in its first epochs), and the hard labels
+decide where it ends, so the teacher cannot pull it off the hard-label optimum late in training.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from dataclasses import dataclass
 
 from neuralkg_distil.errors import ConfigError
 
-SCHEDULES = ("constant", "linear", "power", "step")
+SCHEDULES = ("constant", "linear", "power", "step", "anneal")
 
 
 @dataclass(frozen=True)
@@ -22,7 +28,7 @@ class SoftWeightSchedule:
     """``factor(epoch)`` (epochs counted from 0, as Lightning does) for one of :data:`SCHEDULES`."""
 
     kind: str = "constant"
-    warmup: int = 0  # epochs of the ramp (linear, power) or before the step
+    warmup: int = 0  # epochs of the ramp (linear, power, anneal) or before the step
     power: float = 2.0
 
     def __post_init__(self) -> None:
@@ -44,4 +50,6 @@ class SoftWeightSchedule:
         if self.kind == "step":
             return 1.0 if epoch >= self.warmup else 0.0
         progress = min(1.0, epoch / self.warmup)
+        if self.kind == "anneal":
+            return 1.0 - progress
         return progress if self.kind == "linear" else progress**self.power
