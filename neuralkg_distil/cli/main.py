@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
@@ -46,8 +47,12 @@ def _train(argv: Sequence[str]) -> int:
     from neuralkg_distil.run.builder import train
     from neuralkg_distil.run.runtime import keep_freed_memory
 
+    from neuralkg_distil.run.runtime import is_rank_zero
+
     neuralkg_distil.register()  # our classes in NeuralKG's name spaces before the flags are resolved
     keep_freed_memory()
+    if not is_rank_zero():  # a DDP worker started by Lightning: rank 0 prints the run's lines (errors stay on stderr)
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")
     train(parse_args(argv))
     return 0
 
