@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "export": "a trained model's tables, dictionaries and a manifest (npy, safetensors, pt)",
     "predict": "top-k heads or tails of a query, by entity and relation names",
     "evaluate": "filtered link prediction of a checkpoint, without training flags",
+    "flags": "the flag tables of docs/flags.md and docs/methods/ (--write, --check)",
 }
 HELP_WIDTH = 100
 

@@ -4,7 +4,7 @@
 ``KGELitModel`` or ``PretrainLitModel`` it pretrains (a teacher, or a directly trained student);
 with ``KGDistillLitModel`` it runs distillation stage 1 or 2 (:func:`neuralkg_distil.run.builder.train`).
 Each sub-command (``demo``, ``experiment``, ``sweep``, ``iterate``, ``fetch-data``, ``generate-graph``,
-``export``, ``predict``, ``evaluate``) has a parser of its own. This module parses, dispatches and
+``export``, ``predict``, ``evaluate``, ``flags``) has a parser of its own. This module parses, dispatches and
 prints one line for bad input; it builds nothing itself.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ SUBCOMMANDS: Dict[str, Tuple[str, bool]] = {
     "export": ("neuralkg_distil.serving.cli", True),
     "predict": ("neuralkg_distil.serving.cli", True),
     "evaluate": ("neuralkg_distil.serving.cli", True),
+    "flags": ("neuralkg_distil.cli.flag_docs", False),
 }
 
 
