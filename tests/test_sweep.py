@@ -57,6 +57,11 @@ def test_discrete_ranges_expand_on_a_grid(tmp_path, parser):
     config = load_sweep(write(tmp_path, {"method": "grid", "parameters": {
         "num_neg": {"distribution": "int_uniform", "min": 2, "max": 4}, "lr": {"distribution": "q_uniform", "min": 0.1, "max": 0.3, "q": 0.1}}}))
     assert [(p["num_neg"], p["lr"]) for p in grid_points(config)] == [(n, lr) for n in (2, 3, 4) for lr in (0.1, 0.2, 0.3)]
+    # a flag's values are checked by the flag's own type: --calc_hits takes "1,10", not a list
+    listed = load_sweep(write(tmp_path, {"method": "grid", "parameters": {"calc_hits": {"values": ["1,10", "1,3,10"]}}}, "l.yaml"))
+    assert len(plan_runs(listed, parser=parser)) == 2
+    with pytest.raises(ConfigError, match=r"parameters.calc_hits: value \[1, 10\] is not a valid --calc_hits"):
+        plan_runs(load_sweep(write(tmp_path, {"method": "grid", "parameters": {"calc_hits": {"value": [1, 10]}}}, "b.yaml")), parser=parser)
 
 
 def test_random_sweep_is_seeded_distinct_and_dedups(tmp_path, parser):

@@ -51,14 +51,15 @@ def check_value(source: Any, name: str, value: Any, parser: argparse.ArgumentPar
     if action is None or not action.option_strings:
         raise ConfigError(f"{source}: parameters.{name}: not a training flag{did_you_mean(name, list(actions))} "
                           "(see neuralkg-distil --help)")
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    try:
-        converted = action.type(text) if callable(action.type) else text
-    except (TypeError, ValueError, argparse.ArgumentTypeError):
-        raise ConfigError(f"{source}: parameters.{name}: value {value!r} is not a valid --{name}") from None
-    if action.choices is not None and converted not in action.choices:
-        raise ConfigError(f"{source}: parameters.{name}: value {value!r} is not one of "
-                          f"{', '.join(map(str, action.choices))}{did_you_mean(str(value), map(str, action.choices))}")
+    for item in value if isinstance(value, list) and action.nargs not in (None, "?") else [value]:  # nargs flags: each
+        text = str(item).lower() if isinstance(item, bool) else str(item)
+        try:
+            converted = action.type(text) if callable(action.type) else text
+        except (TypeError, ValueError, argparse.ArgumentTypeError):
+            raise ConfigError(f"{source}: parameters.{name}: value {item!r} is not a valid --{name}") from None
+        if action.choices is not None and converted not in action.choices:
+            raise ConfigError(f"{source}: parameters.{name}: value {item!r} is not one of "
+                              f"{', '.join(map(str, action.choices))}{did_you_mean(str(item), map(str, action.choices))}")
 
 
 MACROS_WITHOUT_FLAGS = ("${env}", "${interpreter}", "${program}")
