@@ -22,7 +22,12 @@ class ConfigError(DistilError, ValueError):
 
 
 def warn(message: str) -> None:
-    """A one-line warning on stderr (Python's warnings module would add a source line)."""
+    """A one-line warning on stderr (Python's warnings module would add a source line); once per
+    run, so not from the worker processes of a DDP run."""
+    from neuralkg_distil.run.runtime import is_rank_zero
+
+    if not is_rank_zero():
+        return
     print(f"neuralkg-distil: warning: {message}", file=sys.stderr)
 
 

@@ -23,12 +23,14 @@ PROG = "neuralkg-distil"
 SUBCOMMANDS = {
     "demo": "the whole pipeline (teacher, no-DS student, stage 1, stage 2) on a generated graph",
     "experiment": "a grid of runs from a YAML file (tables and plots of the papers' layout)",
-    "iterate": "IterDE: a chain of halving dimensions, each link distilled from the one before (--dims 512,256,...)",
+    "sweep": "a wandb sweep file run locally and offline (resumable; a results table)",
+    "iterate": "IterDE: a chain of students, each distilled from the last (--dims 256,128,64)",
     "fetch-data": "download (or copy) WN18RR, FB15K237, UMLS, Kinship, Nations into dataset/",
     "generate-graph": "write a small generated graph with learnable structure",
-    "export": "write a trained model's tables, name dictionaries and a manifest (npy, safetensors, pt)",
+    "export": "a trained model's tables, dictionaries and a manifest (npy, safetensors, pt)",
     "predict": "top-k heads or tails of a query, by entity and relation names",
     "evaluate": "filtered link prediction of a checkpoint, without training flags",
+    "flags": "the flag tables of docs/flags.md and docs/methods/ (--write, --check)",
 }
 HELP_WIDTH = 100
 

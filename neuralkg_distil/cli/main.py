@@ -3,14 +3,15 @@
 ``neuralkg-distil [FLAGS]`` (and ``python main.py [FLAGS]``) trains one model: with NeuralKG's
 ``KGELitModel`` or ``PretrainLitModel`` it pretrains (a teacher, or a directly trained student);
 with ``KGDistillLitModel`` it runs distillation stage 1 or 2 (:func:`neuralkg_distil.run.builder.train`).
-Each sub-command (``demo``, ``experiment``, ``iterate``, ``fetch-data``, ``generate-graph``,
-``export``, ``predict``, ``evaluate``) has a parser of its own. This module parses, dispatches and
+Each sub-command (``demo``, ``experiment``, ``sweep``, ``iterate``, ``fetch-data``, ``generate-graph``,
+``export``, ``predict``, ``evaluate``, ``flags``) has a parser of its own. This module parses, dispatches and
 prints one line for bad input; it builds nothing itself.
 """
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
@@ -20,12 +21,14 @@ from neuralkg_distil.errors import DistilError
 SUBCOMMANDS: Dict[str, Tuple[str, bool]] = {
     "demo": ("neuralkg_distil.run.demo", False),
     "experiment": ("neuralkg_distil.experiment.runner", False),
+    "sweep": ("neuralkg_distil.sweep.cli", False),
     "iterate": ("neuralkg_distil.run.chain", False),
     "fetch-data": ("neuralkg_distil.data.fetch", False),
     "generate-graph": ("neuralkg_distil.data.synthetic", False),
     "export": ("neuralkg_distil.serving.cli", True),
     "predict": ("neuralkg_distil.serving.cli", True),
     "evaluate": ("neuralkg_distil.serving.cli", True),
+    "flags": ("neuralkg_distil.cli.flag_docs", False),
 }
 
 
@@ -45,8 +48,12 @@ def _train(argv: Sequence[str]) -> int:
     from neuralkg_distil.run.builder import train
     from neuralkg_distil.run.runtime import keep_freed_memory
 
+    from neuralkg_distil.run.runtime import is_rank_zero
+
     neuralkg_distil.register()  # our classes in NeuralKG's name spaces before the flags are resolved
     keep_freed_memory()
+    if not is_rank_zero():  # a DDP worker started by Lightning: rank 0 prints the run's lines (errors stay on stderr)
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")
     train(parse_args(argv))
     return 0
 

@@ -28,6 +28,9 @@ HARMLESS_WARNINGS = (
     (UserWarning, r"Checkpoint directory .* exists and is not empty"),  # run folders are managed by run_folder.py
     (UserWarning, r"Experiment logs directory .* exists and is not empty"),  # --overwrite asked for it
     (Warning, r"GPU available but not used"),
+    # DDP: evaluation metrics are computed over the whole split in every process (identical, see
+    # evaluation/whole_split.py), so there is nothing to synchronise; the train loss shown is rank 0's
+    (Warning, r"It is recommended to use `self\.log\('(Eval|Test|Train)\|.*sync_dist=True"),
 )
 LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning")
 

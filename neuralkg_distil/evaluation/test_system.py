@@ -22,8 +22,12 @@ SPLITS = ("valid", "test")
 def triple_loader(triples: Sequence[Any], batch_size: int) -> DataLoader:
     """Batches of ``{"positive_sample": (B, 3)}`` in order, the evaluator's own batch size (so its
     batches, and every rank, are those of one ``evaluator.evaluate`` call)."""
+    from neuralkg_distil.evaluation.whole_split import whole_split_sampler
+
     data = torch.as_tensor(triples, dtype=torch.long).reshape(-1, 3)
-    return DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=lambda rows: {"positive_sample": torch.stack(rows)})
+    # the whole split in every process of a DDP run (Lightning would shard and pad it): see whole_split
+    return DataLoader(data, batch_size=batch_size, sampler=whole_split_sampler(data),
+                      collate_fn=lambda rows: {"positive_sample": torch.stack(rows)})
 
 
 class LinkPredictionTest(pl.LightningModule):

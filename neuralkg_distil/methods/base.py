@@ -74,6 +74,14 @@ def _without_stage1(plan: Any) -> Dict[str, Any]:
     return {"result": plan.stage2_from_scratch(), "teacher": plan.teacher}
 
 
+# flags every distillation method takes: the stage, its models, the candidate and schedule terms
+STAGE_FLAGS: Tuple[str, ...] = (
+    "teacher_ckpt", "teacher_dim", "teacher_model", "stage", "student_ckpt", "student_init", "soft_weighting",
+    "alpha", "beta", "teacher_topk", "kd_weight", "kd_loss", "kd_queries", "kd_temperature", "kd_transfer_queries",
+    "kd_transfer_weight", "soft_weight_schedule", "soft_weight_warmup", "soft_weight_power", "soft_label_scale",
+    "teacher_bf16",
+)
+
 TWO_STAGE_ARMS: Mapping[str, Arm] = {"DS": _ds, "-S1": _without_stage1, "-S2": _without_stage2}
 
 
@@ -86,6 +94,9 @@ class DistillationMethod:
     roles: ClassVar[Tuple[Role, ...]] = (STUDENT, TEACHER)
     phases: ClassVar[Mapping[int, Phase]] = TWO_STAGES
     arms: ClassVar[Mapping[str, Arm]] = TWO_STAGE_ARMS
+    # the flags that belong to this method (its docs page lists them, with STAGE_FLAGS)
+    flags: ClassVar[Tuple[str, ...]] = ()
+    subcommand: ClassVar[Optional[str]] = None  # a sub-command of its own (its flags go on the docs page too)
 
     def phase(self, stage: int) -> Phase:
         """The phase of ``stage``; a one-line error for a stage the method does not have."""

@@ -12,6 +12,7 @@ class DistilE(DistillationMethod):
     name = "DistilE"
     loss_class = DistilE_Loss
     summary = "margin or cross-entropy soft labels by model family, fixed alpha / beta"
+    flags = ("distil_family", "distil_adversarial", "rank_margin")
 
 
 register_method(DistilE())

@@ -12,6 +12,7 @@ class DualDE(DistillationMethod):
     name = "DualDE"
     loss_class = DualDE_Loss
     summary = "soft-label evaluation gates per triple (calibrated by default), two stages"
+    flags = ("gate_lr", "soft_distance", "structure_weight")
 
 
 register_method(DualDE())

@@ -46,6 +46,8 @@ class IterDE(DistillationMethod):
     name = "IterDE"
     loss_class = None
     summary = "a chain of halving students, each distilled from the one before, soft weight growing"
+    flags = ("soft_weight_schedule", "soft_weight_warmup", "soft_weight_power")
+    subcommand = "iterate"
     roles = (STUDENT, TEACHER)
     arms = {"IterDE": _chain}
 

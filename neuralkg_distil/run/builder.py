@@ -55,6 +55,7 @@ def build_data(settings: RunSettings) -> RunData:
     import pytorch_lightning as pl
 
     from neuralkg_distil.checkpoint.files import dictionary_checksum
+    from neuralkg_distil.evaluation.whole_split import evaluate_whole_splits, multi_process
     from neuralkg_distil.run.checks import resolve
 
     args = settings.args
@@ -68,6 +69,8 @@ def build_data(settings: RunSettings) -> RunData:
             f"--num_batches {args.num_batches} is more than the {len(sampler.train_triples)} training triples; "
             "pass a smaller --num_batches or --train_bs N"
         )
+    if multi_process(args):
+        evaluate_whole_splits(datamodule)  # each DDP process ranks the whole split: exact, rank-independent metrics
     return RunData(sampler, datamodule, len(sampler.ent2id), len(sampler.rel2id), dictionary_checksum(args.data_path))
 
 
@@ -226,9 +229,10 @@ def write_results(settings: RunSettings, trainer: Any, system: System, callbacks
         "stopped_early": None if settings.test_only else bool(getattr(callbacks.early_stop, "stopped_epoch", 0)),
         "seed": settings.args.seed, "models": models, "wall_time_s": round(time.time() - started, 2),
     }
-    atomic_write_json(results, settings.stage_dir / RESULTS_FILE)
-    print(format_results(results, title=run_label(settings, system)))
-    print(f"results written to {settings.stage_dir / RESULTS_FILE}")
+    if trainer.is_global_zero:  # under DDP every process has the same results; one writes them
+        atomic_write_json(results, settings.stage_dir / RESULTS_FILE)
+        print(format_results(results, title=run_label(settings, system)))
+        print(f"results written to {settings.stage_dir / RESULTS_FILE}")
     return results
 
 
@@ -261,6 +265,11 @@ def train(args: argparse.Namespace, label: Optional[str] = None) -> Dict[str, An
 
 def _prepare_folder(settings: RunSettings) -> None:
     """Every input is checked by now: only from here on may the run's folder change."""
+    from neuralkg_distil.run.runtime import is_rank_zero
+
+    if not is_rank_zero():  # a DDP worker: the launching process (rank 0) owns the folder
+        settings.stage_dir.mkdir(parents=True, exist_ok=True)
+        return
     prepare_stage_dir(settings.stage_dir, settings.args.overwrite, keep_checkpoints=settings.test_only)
     if settings.resume_from is not None:
         print(f"resuming from {settings.resume_from}")

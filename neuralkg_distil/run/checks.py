@@ -104,6 +104,24 @@ def canonicalize_names(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def soft_weighting_of(args: argparse.Namespace) -> str:
+    """The soft-label weighting a distillation run uses: ``--soft_weighting``, else its loss's default."""
+    weighting = getattr(args, "soft_weighting", None)
+    if weighting is None:
+        loss = getattr(importlib.import_module("neuralkg.loss"), args.loss_name, None)
+        weighting = getattr(loss, "default_weighting", "fixed")
+    return weighting
+
+
+def unused_weights(args: argparse.Namespace, distil: bool) -> List[str]:
+    """Of alpha and beta, those this run ignores: both for a pretraining or learned gates
+    (``adaptive``, ``calibrated``), beta (the co-trained teacher's weight) outside stage 2."""
+    if not distil or soft_weighting_of(args) in ("adaptive", "calibrated"):
+        return ["alpha", "beta"]
+    stage2 = getattr(args, "stage2", False) or getattr(args, "stage", 1) == 2
+    return [] if stage2 else ["beta"]
+
+
 def flag_warnings(args: argparse.Namespace, explicit: AbstractSet[str], distil: bool) -> List[str]:
     """One-line warnings for flags that are legal but will not do what they seem to."""
     notes = []
@@ -114,10 +132,7 @@ def flag_warnings(args: argparse.Namespace, explicit: AbstractSet[str], distil: 
             f"early stopping and no best.ckpt (the results use the last weights); lower --check_per_epoch"
         )
     if distil:
-        weighting = getattr(args, "soft_weighting", None)
-        if weighting is None:
-            loss = getattr(importlib.import_module("neuralkg.loss"), args.loss_name, None)
-            weighting = getattr(loss, "default_weighting", "fixed")
+        weighting = soft_weighting_of(args)
         given = [f"--{n}" for n in ("alpha", "beta") if n in explicit]
         if weighting in ("adaptive", "calibrated") and given:
             notes.append(

@@ -30,3 +30,11 @@ def keep_freed_memory() -> bool:
     ok &= mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)
     ok &= mallopt(_M_TOP_PAD, 256 * 1024 * 1024)
     return bool(ok)
+
+
+def is_rank_zero() -> bool:
+    """False in a worker process of a multi-process (DDP) run: Lightning starts the workers with
+    ``LOCAL_RANK`` / ``NODE_RANK`` (torchrun: ``RANK``) set; only rank 0 writes and prints."""
+    import os
+
+    return all(os.environ.get(name, "0") in ("", "0") for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
