@@ -5,7 +5,8 @@ from neuralkg_distil.plugin.registry import register
 
 
 def register_all() -> None:
-    """Register the lit model, the losses and the sampler in NeuralKG's name spaces."""
+    """Register the lit model, the losses, the sampler and our KGE models in NeuralKG's name spaces."""
+    from neuralkg_distil.kge.roth import RotH
     from neuralkg_distil.training.distill_system import KGDistillLitModel
     from neuralkg_distil.methods.losses import DistilE_Loss, DualDE_Loss
     from neuralkg_distil.methods.losses.pretrain import MarginRanking_Loss
@@ -19,3 +20,4 @@ def register_all() -> None:
     register("loss", DualDE_Loss)
     register("loss", MarginRanking_Loss)
     register("data", TorchUniSampler)
+    register("model", RotH)
