@@ -22,9 +22,9 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--self_adversarial", dest="negative_adversarial_sampling", default=True,
                        action=argparse.BooleanOptionalAction, help="Self-adversarial weighting of the negatives on (--self_adversarial) or off (--no-self_adversarial, the same as NeuralKG's -adv).")
     group.add_argument("--preset", default=None, type=str, help="Training recipe from neuralkg_distil/presets/recipes.yaml: auto (from --data_path's folder and --model_name), <dataset>/<model>[/<variant>], or none; flags given on the command line win.")
-    group.add_argument("--teacher_ckpt", default=None, type=str, help="Pretrained teacher checkpoint (NeuralKG or ours).")
+    group.add_argument("--teacher_ckpt", default=None, type=str, help="Pretrained teacher checkpoint (NeuralKG or ours); several separated by commas for MulDE_Loss (a.ckpt,b.ckpt: any families and dimensions, all frozen).")
     group.add_argument("--teacher_dim", default=None, type=int, help="Teacher dimension; inferred from the checkpoint, checked if given.")
-    group.add_argument("--teacher_model", default=None, type=str, help="Teacher model class; default: --model_name.")
+    group.add_argument("--teacher_model", default=None, type=str, help="Teacher model class (or one per --teacher_ckpt, comma-separated); default: --model_name, or with several teachers each checkpoint's recorded class.")
     group.add_argument("--stage", default=1, type=int, choices=(1, 2), help="Distillation stage: 1 (teacher frozen) or 2 (teacher unfrozen).")
     group.add_argument("--stage2", default=False, action="store_true", help="Same as --stage 2 (the reference code's flag).")
     group.add_argument("--student_ckpt", default=None, type=str, help="Stage 2's start; default: <run_dir>/stage1/best.ckpt.")
