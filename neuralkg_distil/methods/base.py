@@ -60,6 +60,7 @@ def _co_trained(args: argparse.Namespace) -> TeacherPolicy:
 STUDENT = Role("model", "student")
 TEACHER = Role("teacher", "teacher")
 TWO_STAGES: Mapping[int, Phase] = {1: Phase("stage1", 1, _frozen), 2: Phase("stage2", 2, _co_trained)}
+STAGE1_ONLY: Mapping[int, Phase] = {1: TWO_STAGES[1]}  # teachers frozen throughout (MulDE)
 
 
 def _ds(plan: Any) -> Dict[str, Any]:
