@@ -45,6 +45,12 @@ class TestTransR(KgeAdapterCase):
     adapter_name = "TransR"
 
 
+class TestRotH(KgeAdapterCase):
+    """Ours (neuralkg_distil.kge.roth), registered as neuralkg.model.RotH."""
+
+    adapter_name = "RotH"
+
+
 class TestGenericPairRE(KgeAdapterCase):
     """NeuralKG's PairRE has no adapter: the generic fallback (slow path) scores it."""
 

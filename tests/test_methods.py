@@ -24,6 +24,10 @@ class TestIterDE(DistillationMethodCase):
     method_name = "IterDE"
 
 
+class TestMulDE(DistillationMethodCase):
+    method_name = "MulDE"
+
+
 def test_every_registered_method_has_a_test_case():
     tested = {cls.method_name for cls in DistillationMethodCase.__subclasses__() if cls.method_name}
     missing = sorted(m.name for m in registered_methods() if m.name not in tested)
@@ -33,6 +37,7 @@ def test_every_registered_method_has_a_test_case():
 def test_the_losses_select_their_methods_and_others_fall_back():
     assert resolve_method("DistilE_Loss").name == "DistilE"
     assert resolve_method("DualDE_Loss").name == "DualDE"
+    assert resolve_method("MulDE_Loss").name == "MulDE"
     assert resolve_method("Adv_Loss").name == "DualDE"  # not a distillation loss: the reference code's default
 
 
@@ -42,7 +47,7 @@ def test_unknown_loss_and_method_are_one_line_errors():
     with pytest.raises(ConfigError, match="did you mean DualDE_Loss"):
         resolve_method("DualDe_loss")
     with pytest.raises(ConfigError, match="registered: DistilE"):
-        method_named("MulDE")
+        method_named("NoSuchDE")
 
 
 def test_grid_arms_are_the_experiment_methods():

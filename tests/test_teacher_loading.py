@@ -124,3 +124,36 @@ def test_malicious_pickle_never_runs(tmp_path):
     # the same file does run code when loaded unsafely: the test would notice a safe load regressing
     with open(evil, "rb") as handle:
         assert handle.read(2) == b"PK"
+
+
+def test_several_teachers_of_different_families(complex_ckpt, transh_ckpt):
+    """--teacher_ckpt a,b: every checkpoint loaded and checked like a single teacher."""
+    import argparse
+
+    from neuralkg_distil.errors import ConfigError
+    from neuralkg_distil.methods.roles import load_teachers, teacher_roles
+
+    (cpath, num_ent, num_rel), (hpath, _, _) = complex_ckpt, transh_ckpt
+    args = argparse.Namespace(teacher_ckpt=f"{cpath},{hpath}", teacher_model="ComplEx,TransH", teacher_dim=None,
+                              model_name="RotH")
+    models, specs = load_teachers(args, num_ent, num_rel)
+    assert [(s.model_name, s.emb_dim) for s in specs] == [("ComplEx", 12), ("TransH", 10)]
+    assert torch.equal(models[1].ent_emb.weight, torch.load(hpath, weights_only=True)["state_dict"]["model.ent_emb.weight"])
+    assert teacher_roles(3) == ["teacher", "teacher2", "teacher3"]
+    with pytest.raises(CheckpointError, match="holds TransH|does not hold ComplEx"):  # each one is checked
+        load_teachers(argparse.Namespace(**{**vars(args), "teacher_model": "ComplEx"}), num_ent, num_rel)
+    with pytest.raises(ConfigError, match="--teacher_model names 3 classes for 2"):
+        load_teachers(argparse.Namespace(**{**vars(args), "teacher_model": "ComplEx,TransH,TransE"}), num_ent, num_rel)
+    with pytest.raises(ConfigError, match="--teacher_dim 12 with 2"):
+        load_teachers(argparse.Namespace(**{**vars(args), "teacher_dim": 12}), num_ent, num_rel)
+    with pytest.raises(CheckpointError, match="entities"):
+        load_teachers(args, num_ent + 1, num_rel)
+
+
+def test_single_teacher_methods_refuse_several():
+    from neuralkg_distil.errors import ConfigError
+    from neuralkg_distil.methods.registry import method_named
+
+    method_named("DistilE").check_teachers(1)
+    with pytest.raises(ConfigError, match="--teacher_ckpt lists 2 checkpoints; DistilE takes 1 teacher"):
+        method_named("DistilE").check_teachers(2)

@@ -112,7 +112,7 @@ def stale(files: Dict[Path, str]) -> List[Path]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="neuralkg-distil flags", description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print the Markdown table (the default output)")
-    parser.add_argument("--method", default=None, help="only this distillation method's flags (DistilE, DualDE, IterDE)")
+    parser.add_argument("--method", default=None, help="only this registered distillation method's flags (e.g. DistilE, MulDE)")
     parser.add_argument("--write", action="store_true", help="rewrite docs/flags.md and the docs/methods/ tables")
     parser.add_argument("--check", action="store_true", help="exit 1 when a checked-in table differs from the parser")
     args = parser.parse_args(list(argv) if argv is not None else None)

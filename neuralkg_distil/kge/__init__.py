@@ -4,4 +4,4 @@ Importing this package registers every family's adapter once (see :mod:`neuralkg
 Registration order is the order ``_guess_family`` names look-alike families in, so ComplEx comes
 first: its error messages have always read "ComplEx, TransE or DistMult".
 """
-from neuralkg_distil.kge import complex, transe, transh, rotate, distmult, simple, transr  # noqa: F401  (register)
+from neuralkg_distil.kge import complex, transe, transh, rotate, distmult, simple, transr, roth  # noqa: F401  (register)

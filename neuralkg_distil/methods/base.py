@@ -10,6 +10,8 @@ The run builder and the training system ask it, and never branch on its name:
 * ``build_loss``: the loss over the roles' scores;
 * ``build_candidates``: an optional candidate selector (the teacher's top-k per query);
 * ``on_train_epoch_start``: a hook that sees the epoch (a soft weight that grows);
+* ``max_teachers``, ``prepare`` and ``training_loss``: a method that takes several teachers (MulDE)
+  says so, sizes its loss from the training system, and may compute a step's loss itself;
 * ``arms``: the experiment-grid methods it provides (``DS``, ``-S1``, ``-S2``, ``IterDE``) and
   the jobs each needs.
 """
@@ -58,6 +60,7 @@ def _co_trained(args: argparse.Namespace) -> TeacherPolicy:
 STUDENT = Role("model", "student")
 TEACHER = Role("teacher", "teacher")
 TWO_STAGES: Mapping[int, Phase] = {1: Phase("stage1", 1, _frozen), 2: Phase("stage2", 2, _co_trained)}
+STAGE1_ONLY: Mapping[int, Phase] = {1: TWO_STAGES[1]}  # teachers frozen throughout (MulDE)
 
 
 def _ds(plan: Any) -> Dict[str, Any]:
@@ -97,6 +100,22 @@ class DistillationMethod:
     # the flags that belong to this method (its docs page lists them, with STAGE_FLAGS)
     flags: ClassVar[Tuple[str, ...]] = ()
     subcommand: ClassVar[Optional[str]] = None  # a sub-command of its own (its flags go on the docs page too)
+
+    max_teachers: ClassVar[Optional[int]] = 1  # None: any number (--teacher_ckpt a,b,...)
+
+    def check_teachers(self, count: int) -> None:
+        """A one-line error when ``--teacher_ckpt`` lists more teachers than the method takes."""
+        if self.max_teachers is not None and count > self.max_teachers:
+            raise ConfigError(f"--teacher_ckpt lists {count} checkpoints; {self.name} takes {self.max_teachers} teacher"
+                              f"{'' if self.max_teachers == 1 else 's'} (MulDE_Loss takes several)")
+
+    def prepare(self, system: Any) -> None:
+        """Set the method's state up from the built training system (its teachers, the relation count)."""
+
+    def training_loss(self, system: Any, batch: Dict[str, Any]) -> Optional[Tuple[Any, Dict[str, Any]]]:
+        """``(loss, scores to check for finiteness)`` of one training step when the method computes it
+        itself, or None: the system's own step (the loss over the batch's student and teacher scores)."""
+        return None
 
     def phase(self, stage: int) -> Phase:
         """The phase of ``stage``; a one-line error for a stage the method does not have."""
@@ -153,7 +172,7 @@ def _candidate_cache(args: argparse.Namespace, teacher: nn.Module, k: int, queri
     """Where a teacher checkpoint's top-k table is cached, and the signature that must match."""
     if not getattr(args, "teacher_ckpt", None):
         return None, None
-    source = Path(args.teacher_ckpt)
+    source = Path(str(args.teacher_ckpt).split(",")[0])
     stat = source.stat()
     cache = source.with_name(f"{source.name}.top{k}-{queries}.candidates")
     signature = f"{stat.st_size}-{stat.st_mtime_ns}-{k}-{queries}-{teacher.args.num_ent}-{teacher.args.num_rel}"

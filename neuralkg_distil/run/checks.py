@@ -96,11 +96,9 @@ def canonicalize_names(args: argparse.Namespace) -> argparse.Namespace:
         if not isinstance(value, str) or not value:
             continue
         module = importlib.import_module(f"neuralkg.{namespace}")
-        if isinstance(getattr(module, value, None), type):
-            continue
-        matches = [n for n in available_names(namespace) if n.lower() == value.lower()]
-        if len(matches) == 1:
-            setattr(args, dest, matches[0])
+        names = available_names(namespace)
+        # --teacher_model may list one class per --teacher_ckpt checkpoint (MulDE: rotate,complex)
+        setattr(args, dest, ",".join(_canonical(module, names, part.strip()) for part in value.split(",")))
     return args
 
 
@@ -120,6 +118,13 @@ def unused_weights(args: argparse.Namespace, distil: bool) -> List[str]:
         return ["alpha", "beta"]
     stage2 = getattr(args, "stage2", False) or getattr(args, "stage", 1) == 2
     return [] if stage2 else ["beta"]
+
+
+def _canonical(module: object, names: List[str], value: str) -> str:
+    if isinstance(getattr(module, value, None), type):
+        return value
+    matches = [n for n in names if n.lower() == value.lower()]
+    return matches[0] if len(matches) == 1 else value
 
 
 def flag_warnings(args: argparse.Namespace, explicit: AbstractSet[str], distil: bool) -> List[str]:

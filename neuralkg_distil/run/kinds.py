@@ -118,8 +118,9 @@ class Distillation(TrainingKind):
         from neuralkg_distil.kge.spec import model_class
 
         super().check_flags(args, litmodel_class)
-        if getattr(args, "teacher_model", None):
-            model_class(args.teacher_model)
+        for name in str(getattr(args, "teacher_model", None) or "").split(","):
+            if name.strip():
+                model_class(name.strip())
         if getattr(args, "init_ckpt", None):
             raise ConfigError("--init_ckpt starts a pretraining from saved weights; distillation takes --student_ckpt")
 
@@ -137,15 +138,16 @@ class Distillation(TrainingKind):
 
         args = settings.args
         margs = data.model_args(args)
-        models = build_stage_models(margs, data.num_ent, data.num_rel, data.checksum)
         method = resolve_method(getattr(args, "loss_name", None))
+        models = build_stage_models(margs, data.num_ent, data.num_rel, data.checksum)
+        method.check_teachers(len(models.teacher_specs))
         candidates = method.build_candidates(args, models.teacher, data.sampler.train_triples)
         lit = settings.litmodel_class(models.student, margs, models, dataset_checksum=data.checksum,
                                       candidates=candidates, method=method)
         if models.student_spec.emb_dim >= models.teacher_spec.emb_dim:
             warn(f"student dimension {models.student_spec.emb_dim} (--emb_dim) is not smaller than the "
                  f"teacher's {models.teacher_spec.emb_dim}: nothing is compressed")
-        return System(lit, {"model": models.student_spec, "teacher": models.teacher_spec}, method=method)
+        return System(lit, {"model": models.student_spec, **models.teacher_specs}, method=method)
 
     def callbacks(self, settings: Any, data: Any, system: System, checkpoint: Any, early_stop: Any) -> List[Any]:
         if settings.stage != 2 or settings.test_only:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import pytorch_lightning as pl
 import torch
@@ -67,10 +67,16 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         self.teacher = stage_models.teacher
         self.student_spec = stage_models.student_spec
         self.teacher_spec = stage_models.teacher_spec
+        # Several teachers (MulDE): the others are attributes teacher2, teacher3, ... (their checkpoint prefixes).
+        self.teacher_specs = stage_models.teacher_specs
+        for role, extra in list(stage_models.teachers.items())[1:]:
+            setattr(self, role, extra)
         self.dataset_checksum = dataset_checksum
         self.method = method if method is not None else resolve_method(getattr(args, "loss_name", None))
+        self.method.check_teachers(len(self.teacher_specs))
         self.policy = self.method.teacher_policy(self.stage, args)
-        self.policy.prepare(self.teacher)
+        for teacher in self.teachers:
+            self.policy.prepare(teacher)
         self.loss = loss if loss is not None else self.method.build_loss(args)
         self.loss.set_models(self.student_spec, self.teacher_spec)
         if stage_models.loss_state and self.loss.student_weighting.carries_over:
@@ -85,6 +91,12 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         self.hits = tuple(getattr(args, "calc_hits", (1, 3, 10)))
         self.regularization = float(getattr(args, "regularization", 0.0) or 0.0)
         self.use_weight = bool(getattr(args, "use_weight", False))
+        self.method.prepare(self)
+
+    @property
+    def teachers(self) -> List[nn.Module]:
+        """Every teacher, the first (``self.teacher``) first."""
+        return [getattr(self, role) for role in self.teacher_specs]
 
     # ----------------------------------------------------------------------------- training
     def forward(self, triples: torch.Tensor) -> torch.Tensor:
@@ -94,6 +106,10 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         return EntityPairs(entity_vectors(model, pos[:, 0]), entity_vectors(model, pos[:, 2]))
 
     def training_step(self, batch: Dict[str, Any], batch_idx: int) -> torch.Tensor:
+        own = self.method.training_loss(self, batch)  # a method with its own step (MulDE), else None
+        if own is not None:
+            loss, scores = own
+            return self._finish_step(loss, scores)
         structure = self.loss.settings.structure_weight > 0
         pos = batch["positive_sample"]
         student = self.train_scorer(self.model, batch)
@@ -113,12 +129,16 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
                 loss = loss + self._listwise_loss(batch, student, teacher, weight)
             if self.transfer_queries > 0:
                 loss = loss + self._transfer_loss(batch["mode"], student.neg.shape[1])
+        return self._finish_step(loss, {"student": torch.cat([student.pos.reshape(-1), student.neg.reshape(-1)]),
+                                        "teacher": torch.cat([teacher.pos.reshape(-1), teacher.neg.reshape(-1)])})
+
+    def _finish_step(self, loss: torch.Tensor, scores: Dict[str, torch.Tensor]) -> torch.Tensor:
+        """N3, the finiteness guard and the step's log, for every method."""
         if self.regularization > 0:
             loss = loss + self.regularization * n3_penalty(self.model)
             if self.policy.trains_teacher:
                 loss = loss + self.regularization * n3_penalty(self.teacher)
-        check_finite(self, loss, {"student": torch.cat([student.pos.reshape(-1), student.neg.reshape(-1)]),
-                                  "teacher": torch.cat([teacher.pos.reshape(-1), teacher.neg.reshape(-1)])})
+        check_finite(self, loss, scores)
         self.log("Train|loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         for name, value in self.loss.soft_weight_log().items():  # a gate that switches itself off shows here
             self.log(f"Train|soft_weight_{name}", value, on_step=False, on_epoch=True)
@@ -158,7 +178,8 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
         return self.loss.listwise_loss(learner, label, mask, weight=self.loss.settings.kd_transfer_weight)
 
     def on_train_epoch_start(self) -> None:
-        self.policy.on_train_epoch_start(self.teacher)
+        for teacher in self.teachers:
+            self.policy.on_train_epoch_start(teacher)
         logged = self.method.on_train_epoch_start(self.loss, int(self.current_epoch))
         if self._trainer is not None:
             for name, value in logged.items():
@@ -170,7 +191,7 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
             groups.append(model_group(self.args, self.teacher, self.policy.trainable(self.teacher)))
         gates = [p for p in self.loss.parameters() if p.requires_grad]
         # The published gates learn with the models; calibrated gates fit the truth at their own rate.
-        published = self.loss.weighting_kind == "adaptive"
+        published = self.loss.weighting_kind == "adaptive" or self.loss.learns_with_models
         gate_lr = float(self.args.lr) if published else float(getattr(self.args, "gate_lr", 0.01))
         groups.append({"params": gates, "lr": gate_lr, LR_FOLLOWS_FLAG: published})
         return build_optimization(self.args, groups)
@@ -189,7 +210,8 @@ class KGDistillLitModel(RankCollector, pl.LightningModule):
             "format": FORMAT_VERSION,
             "kind": "distil",
             "stage": self.stage,
-            "models": {"model": self.student_spec.to_dict(), "teacher": self.teacher_spec.to_dict()},
+            "models": {"model": self.student_spec.to_dict(),
+                       **{role: spec.to_dict() for role, spec in self.teacher_specs.items()}},
             **self.method.checkpoint_entry(self.loss),
             "dataset_checksum": self.dataset_checksum,
             # where the dictionaries (and the triples for filtering) are, for neuralkg_distil.load

@@ -94,6 +94,7 @@ class DistillationLoss(nn.Module):
     """
 
     default_weighting = "fixed"
+    learns_with_models = False  # True: the loss's own parameters (MulDE's senior) train at --lr, not --gate_lr
 
     def __init__(self, args: Optional[argparse.Namespace] = None, model: Optional[nn.Module] = None, **overrides: Any):
         super().__init__()

@@ -1,0 +1,253 @@
+"""RotH (Chami et al., ACL 2020, "Low-Dimensional Hyperbolic Knowledge Graph Embeddings"): the model,
+its fast all-entity scorer and its adapter.
+
+The score of ``(h, r, t)`` on a Poincare ball of curvature ``-c_r`` (one learnable curvature per
+relation, ``c_r = softplus(raw_r)``) is ``-d_c(q, exp0(e_t))^2 + b_h + b_t`` with the query
+``q = Rot(theta_r) exp0(e_h) (+) exp0(r_r)``: a Givens rotation of the head (pairs of coordinates,
+``(cos, sin)`` read from the normalised pairs of ``rel_rot``), then a Mobius addition of the
+relation's translation, ``d_c`` the hyperbolic distance and ``b`` per-entity biases (the paper's
+head and tail biases). Entities and translations are stored as tangent vectors at the origin and
+mapped onto the ball by ``exp0`` with the relation's curvature.
+
+Initialisation follows the paper, not NeuralKG: entities and translations ~ N(0, 1e-3), rotations
+~ U(-1, 1), raw curvatures 1, biases 0. NeuralKG's uniform range +-(gamma + eps) / dim would put a
+32-dim entity at norm ~1.4 in tangent space, where tanh has saturated: every point would start
+at the ball's boundary, where the conformal factor makes gradients vanish. Near the origin the ball
+is almost Euclidean and the model grows its hierarchy outwards.
+
+Numerical safety: ``exp0`` stops at ``(1 - eps) / sqrt(c)`` (tanh rounds to 1 in float32 for
+arguments above ~9), Mobius results are projected back inside the ball, ``artanh``'s argument is
+clamped below 1, norms and denominators are bounded away from 0, and ``c`` from below; no NaN or
+inf even for embeddings far outside the ball (tests/test_roth.py).
+
+The class is registered as ``neuralkg.model.RotH`` (:mod:`neuralkg_distil.plugin.classes`), with
+NeuralKG's calling conventions (``forward(triples, negs, mode)``, ``get_score(batch, mode)``).
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import LongTensor, Tensor, nn
+
+from neuralkg_distil.errors import ConfigError
+from neuralkg_distil.kge.adapter import CROSS_ENTROPY, KgeAdapter, register_adapter
+from neuralkg_distil.kge.scoring import _BaseScorer, _lookup, _rows
+
+__all__ = ["RotH", "RotHScorer", "RotHAdapter", "expmap0", "mobius_add", "hyperbolic_distance"]
+
+MIN_NORM = 1e-15
+BALL_EPS = 1e-5  # points stay within (1 - BALL_EPS) / sqrt(c) of the origin
+MIN_CURVATURE = 1e-6
+INIT_SCALE = 1e-3  # the paper's init_size
+
+
+def curvature(raw: Tensor) -> Tensor:
+    """``softplus(raw)``, bounded below so ``1 / sqrt(c)`` stays finite."""
+    return F.softplus(raw).clamp_min(MIN_CURVATURE)
+
+
+def _norm(x: Tensor) -> Tensor:
+    return (x * x).sum(-1, keepdim=True).clamp_min(MIN_NORM**2).sqrt()
+
+
+def _exp_gain(sqrt_c_norm: Tensor) -> Tensor:
+    """``tanh(s) / s`` capped so the image stays strictly inside the ball."""
+    return torch.tanh(sqrt_c_norm).clamp(max=1 - BALL_EPS) / sqrt_c_norm
+
+
+def expmap0(v: Tensor, c: Tensor) -> Tensor:
+    """The exponential map at the origin of the ball of curvature ``-c`` (``c`` broadcasts as ``(..., 1)``)."""
+    return _exp_gain(c.sqrt() * _norm(v)) * v
+
+
+def project(x: Tensor, c: Tensor) -> Tensor:
+    """``x`` pulled back inside the ball where rounding put it on or past the boundary."""
+    limit = (1 - BALL_EPS) / c.sqrt()
+    norm = _norm(x)
+    return torch.where(norm > limit, x / norm * limit, x)
+
+
+def mobius_add(u: Tensor, v: Tensor, c: Tensor) -> Tensor:
+    """``u (+)_c v`` (broadcasting over leading dimensions)."""
+    uv = (u * v).sum(-1, keepdim=True)
+    u2, v2 = (u * u).sum(-1, keepdim=True), (v * v).sum(-1, keepdim=True)
+    num = (1 + 2 * c * uv + c * v2) * u + (1 - c * u2) * v
+    return num / (1 + 2 * c * uv + c * c * u2 * v2).clamp_min(MIN_NORM)
+
+
+def _distance_from_norm(norm: Tensor, c: Tensor) -> Tensor:
+    sqrt_c = c.sqrt()
+    return 2 / sqrt_c * torch.atanh((sqrt_c * norm).clamp(max=1 - BALL_EPS))
+
+
+def hyperbolic_distance(x: Tensor, y: Tensor, c: Tensor) -> Tensor:
+    """``d_c(x, y) = 2 / sqrt(c) * artanh(sqrt(c) |(-x) (+) y|)`` over the last dimension."""
+    return _distance_from_norm(_norm(mobius_add(-x, y, c)), c).squeeze(-1)
+
+
+def pairwise_distance(xy: Tensor, x2: Tensor, y2: Tensor, c: Tensor) -> Tensor:
+    """:func:`hyperbolic_distance` from ``<x, y>``, ``|x|^2`` and ``|y|^2`` (broadcasting): with ``xy`` a
+    matrix product, every query against every entity without a ``B x N x d`` tensor."""
+    a = 1 - 2 * c * xy + c * y2
+    b = 1 - c * x2
+    den = (1 - 2 * c * xy + c * c * x2 * y2).clamp_min(MIN_NORM)
+    num2 = (a * a * x2 - 2 * a * b * xy + b * b * y2) / (den * den)
+    return _distance_from_norm(num2.clamp_min(MIN_NORM**2).sqrt(), c)
+
+
+def givens(rot: Tensor, x: Tensor) -> Tensor:
+    """Rotate each coordinate pair of ``x`` by the angle of the matching (normalised) pair of ``rot``."""
+    pairs = rot.unflatten(-1, (-1, 2))
+    pairs = pairs / (pairs * pairs).sum(-1, keepdim=True).clamp_min(MIN_NORM**2).sqrt()
+    cos, sin = pairs[..., 0], pairs[..., 1]
+    xp = x.unflatten(-1, (-1, 2))
+    x0, x1 = xp[..., 0], xp[..., 1]
+    return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1).flatten(-2)
+
+
+def roth_query(head: Tensor, trans: Tensor, rot: Tensor, c: Tensor) -> Tensor:
+    """``Rot(theta_r) exp0(e_h) (+) exp0(r_r)``; rotating the tangent vector first is the same (rotations
+    about the origin commute with exp0) and cheaper."""
+    return project(mobius_add(expmap0(givens(rot, head), c), expmap0(trans, c), c), c)
+
+
+def roth_score(head: Tensor, trans: Tensor, rot: Tensor, c: Tensor, tail: Tensor, b_h: Tensor, b_t: Tensor) -> Tensor:
+    """``-d_c(q, exp0(e_t))^2 + b_h + b_t``, broadcasting (relation parts against entity parts)."""
+    dist = hyperbolic_distance(roth_query(head, trans, rot, c), expmap0(tail, c), c)
+    return b_h + b_t - dist * dist
+
+
+class RotH(nn.Module):
+    """RotH with NeuralKG's calling conventions; tables ``ent_emb`` (tangent vectors), ``rel_emb``
+    (translations), ``rel_rot`` (rotation pairs), ``rel_c`` (raw curvature), ``ent_bh`` / ``ent_bt`` (biases)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__()
+        self.args = args
+        dim = int(args.emb_dim)
+        if dim % 2:
+            raise ConfigError(f"RotH rotates pairs of coordinates: --emb_dim must be even, got {dim}")
+        self.ent_emb = nn.Embedding(args.num_ent, dim)
+        self.rel_emb = nn.Embedding(args.num_rel, dim)
+        self.rel_rot = nn.Embedding(args.num_rel, dim)
+        self.rel_c = nn.Embedding(args.num_rel, 1)
+        self.ent_bh = nn.Embedding(args.num_ent, 1)
+        self.ent_bt = nn.Embedding(args.num_ent, 1)
+        self.init_emb()
+
+    def init_emb(self) -> None:
+        """The paper's initialisation (see the module docstring for why not NeuralKG's)."""
+        with torch.no_grad():
+            self.ent_emb.weight.normal_(0.0, INIT_SCALE)
+            self.rel_emb.weight.normal_(0.0, INIT_SCALE)
+            self.rel_rot.weight.uniform_(-1.0, 1.0)
+            self.rel_c.weight.fill_(1.0)
+            self.ent_bh.weight.zero_()
+            self.ent_bt.weight.zero_()
+
+    def _ids(self, triples: LongTensor, negs: Optional[LongTensor], mode: str) -> Tuple[Tensor, Tensor, Tensor]:
+        """Head, relation and tail ids shaped to broadcast: ``(B, 1)`` or ``(B, K)`` / ``(1, num_ent)``."""
+        h, r, t = triples[:, 0:1], triples[:, 1:2], triples[:, 2:3]
+        every = torch.arange(self.args.num_ent, device=triples.device).unsqueeze(0)
+        if mode in ("head-batch", "head_predict"):
+            h = negs if negs is not None else every
+        elif mode in ("tail-batch", "tail_predict"):
+            t = negs if negs is not None else every
+        return h, r, t
+
+    def score_func(self, h: Tensor, r: Tensor, t: Tensor) -> Tensor:
+        """Scores of broadcastable id tensors ``h``, ``r``, ``t``."""
+        c = curvature(self.rel_c(r))
+        return roth_score(self.ent_emb(h), self.rel_emb(r), self.rel_rot(r), c, self.ent_emb(t),
+                          self.ent_bh(h).squeeze(-1), self.ent_bt(t).squeeze(-1))
+
+    def forward(self, triples: LongTensor, negs: Optional[LongTensor] = None, mode: str = "single") -> Tensor:
+        """Training scores: ``(B, 1)`` for the triples, ``(B, K)`` with ``negs`` in the ``mode`` slot."""
+        return self.score_func(*self._ids(triples, negs, mode))
+
+    def get_score(self, batch: dict, mode: str) -> Tensor:
+        """``(B, num_ent)`` scores of every entity as the head (``head_predict``) or tail (``tail_predict``)."""
+        return self.score_func(*self._ids(batch["positive_sample"], None, mode))
+
+
+class RotHScorer(_BaseScorer):
+    """RotH's fast path: all-entity distances from one matrix product per batch (tails) or per
+    distinct relation (heads: the query depends on the candidate head)."""
+
+    def _relation(self, r: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        m = self.model
+        return m.rel_emb.weight[r], m.rel_rot.weight[r], curvature(m.rel_c.weight[r])
+
+    def score_tails(self, h: LongTensor, r: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
+        """Scores of ``(h_b, r_b, e)`` for all ``e`` (or the ``entities`` given)."""
+        h, r = self._ids(h), self._ids(r)
+        m = self.model
+        trans, rot, c = self._relation(r)
+        q = roth_query(m.ent_emb.weight[h], trans, rot, c)  # (B, d), c (B, 1)
+        ents = self._candidates(m.ent_emb.weight, entities)
+        norms = _norm(ents).T  # (1, N)
+        gain = _exp_gain(c.sqrt() * norms)  # (B, N): exp0 of every entity with each row's curvature
+        xy = (q @ ents.T) * gain
+        dist = pairwise_distance(xy, (q * q).sum(-1, keepdim=True), (gain * norms) ** 2, c)
+        bias = self._candidates(m.ent_bt.weight, entities).T
+        return m.ent_bh.weight[h] + bias - dist * dist
+
+    def score_heads(self, r: LongTensor, t: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
+        """Scores of ``(e, r_b, t_b)`` for all ``e`` (or the ``entities`` given)."""
+        r, t = self._ids(r), self._ids(t)
+        m = self.model
+        ents = self._candidates(m.ent_emb.weight, entities)
+        b_h = self._candidates(m.ent_bh.weight, entities).T
+        out = torch.empty(r.shape[0], ents.shape[0], dtype=ents.dtype, device=ents.device)
+        for rel in torch.unique(r).tolist():
+            rows = (r == rel).nonzero().squeeze(1)
+            trans, rot, c = self._relation(torch.tensor([rel], device=r.device))
+            queries = roth_query(ents, trans, rot, c)  # (N, d): every candidate head under this relation
+            y = expmap0(m.ent_emb.weight[t[rows]], c)  # (b, d)
+            dist = pairwise_distance(y @ queries.T, (queries * queries).sum(-1).unsqueeze(0),
+                                     (y * y).sum(-1, keepdim=True), c)
+            out[rows] = b_h + m.ent_bt.weight[t[rows]] - dist * dist
+        return out
+
+    def _train_scores(self, h, r, t, negatives, head, layout):
+        m = self.model
+        eh, et, cand = _lookup(m.ent_emb.weight, h, t, negatives)
+        bias_table = m.ent_bh if head else m.ent_bt
+        cand_bias = _rows(bias_table.weight, negatives.reshape(-1)).view(negatives.shape)
+        b_h, b_t = _rows(m.ent_bh.weight, h).squeeze(-1), _rows(m.ent_bt.weight, t).squeeze(-1)
+        trans, rot = _rows(m.rel_emb.weight, r), _rows(m.rel_rot.weight, r)
+        raw_c = _rows(m.rel_c.weight, r)
+        pos = roth_score(eh, trans, rot, curvature(raw_c), et, b_h, b_t)
+        q = layout.queries  # rows to (B, d) or (C, S, d); the candidates then broadcast as (B, K, d) / (C, 1, K, d)
+        # the curvature after the padding: a padded row's raw 0 gives softplus(0), not c = 0 (NaN gradients)
+        rel = [q(trans).unsqueeze(-2), q(rot).unsqueeze(-2), curvature(q(raw_c)).unsqueeze(-2)]
+        cand, cand_bias = layout.candidates(cand), layout.candidates(cand_bias)
+        if head:
+            neg = roth_score(cand, *rel, q(et).unsqueeze(-2), cand_bias, q(b_t[:, None]))
+        else:
+            neg = roth_score(q(eh).unsqueeze(-2), *rel, cand, q(b_h[:, None]), cand_bias)
+        return pos, layout.finish(neg)
+
+
+class RotHAdapter(KgeAdapter):
+    """RotH: tangent-space tables of one column per dimension, plus one-column curvatures and biases."""
+
+    name = "RotH"
+    scorer = RotHScorer
+    tables = {"ent_emb": 1, "rel_emb": 1, "rel_rot": 1, "rel_c": 1, "ent_bh": 1, "ent_bt": 1}
+    fixed_width = ("rel_c", "ent_bh", "ent_bt")  # one column whatever the dimension
+    # rotations are normalised (N3 would only shrink their raw pairs); curvatures and biases are scalars
+    unregularised = ("rel_rot", "rel_c", "ent_bh", "ent_bt")
+    loss_family = CROSS_ENTROPY
+    paper_negatives = 50
+    module_prefix = "neuralkg_distil."  # our class, registered in neuralkg.model
+
+    def expected_width(self, table: str, dim: int) -> int:
+        """Columns of ``table`` in a RotH of dimension ``dim``."""
+        return 1 if table in self.fixed_width else self.tables[table] * dim
+
+
+register_adapter(RotHAdapter())

@@ -1,0 +1,101 @@
+"""RotH (neuralkg_distil.kge.roth): hyperbolic identities, numerical safety at the ball's boundary, and
+the model through NeuralKG's pretraining, our evaluator and export (the adapter template is in
+tests/test_kge_adapters.py)."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from neuralkg_distil.kge.roth import expmap0, givens, hyperbolic_distance, mobius_add, pairwise_distance
+from neuralkg_distil.kge.scoring import scorer_for
+from neuralkg_distil.kge.spec import ModelSpec, build_model
+
+from conftest import cli_flags
+
+
+def _points(n: int, d: int, c: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return expmap0(torch.randn(n, d, generator=g, dtype=torch.float64), c)
+
+
+def test_hyperbolic_identities():
+    c = torch.tensor([[0.7]], dtype=torch.float64)
+    x, y = _points(5, 4, c), _points(5, 4, c, seed=1)
+    zero = torch.zeros_like(x)
+    torch.testing.assert_close(mobius_add(x, zero, c), x)
+    torch.testing.assert_close(mobius_add(-x, mobius_add(x, y, c), c), y)  # left cancellation
+    # the distance from the origin, and symmetry
+    want = 2 / math.sqrt(0.7) * torch.atanh(math.sqrt(0.7) * x.norm(dim=-1))
+    torch.testing.assert_close(hyperbolic_distance(zero, x, c), want)
+    torch.testing.assert_close(hyperbolic_distance(x, y, c), hyperbolic_distance(y, x, c))
+    # the closed form from inner products equals the explicit Mobius form
+    pair = pairwise_distance(x @ y.T, (x * x).sum(-1, keepdim=True), (y * y).sum(-1).unsqueeze(0), c)
+    torch.testing.assert_close(pair, hyperbolic_distance(x.unsqueeze(1), y.unsqueeze(0), c))
+    # a Givens rotation keeps norms; the pair (1, 0) is the identity
+    rot = torch.randn(5, 4, dtype=torch.float64)
+    torch.testing.assert_close(givens(rot, x).norm(dim=-1), x.norm(dim=-1))
+    torch.testing.assert_close(givens(torch.tensor([1.0, 0.0, 1.0, 0.0], dtype=torch.float64), x), x)
+
+
+@pytest.mark.parametrize("scale", [1e3, 1e8])
+@pytest.mark.parametrize("raw_c", [-200.0, 0.0, 50.0])
+def test_no_nan_at_the_boundary(scale, raw_c):
+    """float32 embeddings far outside the ball (tanh rounds to 1), curvatures near 0 and large:
+    scores and gradients stay finite on every path."""
+    torch.manual_seed(0)
+    model = build_model(ModelSpec("RotH", 6, 20, 3))
+    with torch.no_grad():
+        model.ent_emb.weight.mul_(scale)
+        model.rel_emb.weight.mul_(scale)
+        model.ent_emb.weight[0].zero_()  # the origin, too
+        model.rel_c.weight.fill_(raw_c)
+    pos = torch.tensor([[1, 0, 2], [0, 1, 0], [3, 2, 3]])
+    neg = torch.randint(0, 20, (3, 5))
+    scorer = scorer_for(model)
+    for scores in (model(pos), model(pos, neg, "head-batch"), model(pos, neg, "tail-batch"),
+                   model.get_score({"positive_sample": pos}, "head_predict"),
+                   scorer.score_tails(pos[:, 0], pos[:, 1]), scorer.score_heads(pos[:, 1], pos[:, 2]),
+                   scorer.score_batch(pos, neg, "head-batch")[1]):
+        model.zero_grad()
+        assert torch.isfinite(scores).all()
+        scores.sum().backward()
+        for name, p in model.named_parameters():
+            assert p.grad is None or torch.isfinite(p.grad).all(), name
+
+
+def test_paper_initialisation_is_near_the_origin():
+    model = build_model(ModelSpec("RotH", 32, 500, 10, margin=12.0))
+    assert model.ent_emb.weight.std() < 2e-3  # not NeuralKG's +-(gamma + 2) / dim = +-0.44
+    assert torch.equal(model.ent_bh.weight, torch.zeros(500, 1))
+
+
+def test_odd_dimension_is_a_one_line_error():
+    from neuralkg_distil.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--emb_dim must be even, got 7"):
+        build_model(ModelSpec("RotH", 7, 10, 2))
+
+
+def test_pretrain_evaluate_and_export(small_graph, tmp_path):
+    """NeuralKG's loss (Adv_Loss) trains it in our PretrainLitModel; evaluate and export read it back."""
+    import neuralkg_distil
+    from neuralkg.model import RotH  # registered in NeuralKG's name space
+
+    from neuralkg_distil.cli.main import main
+
+    assert RotH.__module__ == "neuralkg_distil.kge.roth"
+    flags = cli_flags(small_graph, tmp_path, "--model_name", "RotH", "--litmodel_name", "PretrainLitModel",
+                      "--loss_name", "Adv_Loss", "--emb_dim", "8", "--lr", "0.05", "--max_epochs", "4", "--optim_name", "Adam")
+    assert main(flags) == 0
+    run = tmp_path / small_graph.name / "RotH_8" / "pretrain"
+    saved = json.loads((run / "results.json").read_text())["models"]["model"]
+    assert saved["model_name"] == "RotH" and 0 < saved["test"]["mrr"] <= 1
+    assert main(["evaluate", "--ckpt", str(run / "best.ckpt")]) == 0
+    out = tmp_path / "export"
+    assert main(["export", "--ckpt", str(run / "best.ckpt"), "--format", "npy", "--out", str(out)]) == 0
+    handle, again = neuralkg_distil.load(run / "best.ckpt"), neuralkg_distil.load(out)
+    ids = [[0, 0, 1], [2, 1, 3]]
+    assert torch.equal(again.score(ids), handle.score(ids))
