@@ -192,10 +192,39 @@ def test_soft_label_scale_dim_maps_the_teachers_distances_to_the_students_dimens
     a2, b2 = 64 / 16, 2.0 - 1.0 * 64 / 16
     mirror = by_hand(s, Scores(t.pos * a + b, t.neg * a + b), 1) + by_hand(t, Scores(s.pos * a2 + b2, s.neg * a2 + b2), 1)
     assert torch.allclose(scaled(s, t, 2), mirror)
-    with pytest.raises(ConfigError, match="distance models"):
-        DistilE_Loss(model_name="ComplEx", soft_label_scale="dim").set_models(student, teacher)
+    with pytest.raises(ConfigError, match="score differently"):  # a ComplEx student of a TransE teacher
+        DistilE_Loss(model_name="ComplEx", soft_label_scale="dim").set_models(ModelSpec("ComplEx", 16, 10, 2), teacher)
+    with pytest.raises(ConfigError, match="RotH's adapter does not declare its score_form"):
+        DistilE_Loss(model_name="RotH", soft_label_scale="dim").set_models(
+            ModelSpec("RotH", 16, 10, 2), ModelSpec("RotH", 64, 10, 2))
     with pytest.raises(ConfigError, match="--soft_label_scale"):
         DistilE_Loss(argparse.Namespace(soft_label_scale="row"))
+
+
+def test_soft_label_scale_dim_divides_a_bilinear_teacher_s_scores_by_the_dimension_ratio():
+    from neuralkg_distil.kge.spec import ModelSpec
+    from neuralkg_distil.methods.losses import DistilE_Loss, Scores
+
+    # ComplEx scores have no margin offset (its --margin is not part of the score): f' = f * 8 / 64
+    student, teacher = ModelSpec("ComplEx", 8, 10, 2, margin=6.0), ModelSpec("ComplEx", 64, 10, 2, margin=6.0)
+    g = torch.Generator().manual_seed(1)
+    s = Scores(torch.randn(4, generator=g), torch.randn(4, 3, generator=g))
+    t = Scores(8 * torch.randn(4, generator=g), 8 * torch.randn(4, 3, generator=g))
+    scaled = DistilE_Loss(model_name="ComplEx", soft_label_scale="dim")
+    scaled.set_models(student, teacher)
+    assert scaled.label_maps == {"student": (0.125, 0.0), "teacher": (8.0, 0.0)}
+    by_hand = DistilE_Loss(model_name="ComplEx")
+    assert torch.allclose(scaled(s, t, 1), by_hand(s, Scores(t.pos / 8, t.neg / 8), 1))
+    assert not torch.allclose(scaled(s, t, 1), by_hand(s, t, 1))
+
+
+@pytest.mark.parametrize("model,form", [("TransE", "margin_minus_sum"), ("TransH", "margin_minus_sum"),
+                                        ("TransR", "margin_minus_sum"), ("RotatE", "margin_minus_sum"),
+                                        ("ComplEx", "sum"), ("DistMult", "sum"), ("SimplE", "sum")])
+def test_every_paper_family_declares_how_its_score_grows_with_the_dimension(model, form):
+    from neuralkg_distil.kge.adapter import adapter_for
+
+    assert adapter_for(model).score_form == form
 
 
 def test_soft_label_scale_dim_also_maps_the_teachers_candidate_scores():

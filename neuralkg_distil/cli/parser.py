@@ -47,7 +47,7 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--soft_weight_schedule", default="constant", choices=("constant", "linear", "power", "step", "anneal"), help="How every soft weight changes over --soft_weight_warmup epochs: grows from 0 (linear, power, step: IterDE) or falls from 1 to 0 (anneal).")
     group.add_argument("--soft_weight_warmup", default=0, type=int, help="Epochs of the --soft_weight_schedule ramp (or of the fall, for anneal).")
     group.add_argument("--soft_weight_power", default=2.0, type=float, help="p of the power schedule: (epoch / warmup) ** p.")
-    group.add_argument("--soft_label_scale", default="none", choices=("none", "dim"), help="dim: the label model's distances rescaled to the learner's dimension before the soft terms, element and --teacher_topk candidate ones (distance models: a 64-dim teacher's L1 distances are ~4x a 16-dim student's).")
+    group.add_argument("--soft_label_scale", default="none", choices=("none", "dim"), help="dim: the label model's scores rescaled to the learner's dimension before the soft terms, element and --teacher_topk candidate ones (scores are sums over coordinates: a 64-dim teacher's L1 distances are ~4x a 16-dim student's). Distance models: gamma - d x d_L / d_label; bilinear ones: f x d_L / d_label.")
     group.add_argument("--mulde_topk", default=500, type=int, help="MulDE_Loss: the junior's top K per query.")
     group.add_argument("--mulde_soft_weight", default=0.5, type=float, help="MulDE_Loss: weight of the KL soft loss.")
     group.add_argument("--mulde_temperature", default=1.0, type=float, help="MulDE_Loss: temperature of the KL soft loss.")

@@ -33,13 +33,15 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
-    "MARGIN", "CROSS_ENTROPY", "LOSS_FAMILIES", "KgeAdapter", "GenericAdapter", "GENERIC",
+    "MARGIN", "CROSS_ENTROPY", "LOSS_FAMILIES", "MARGIN_MINUS_SUM", "SUM", "KgeAdapter", "GenericAdapter", "GENERIC",
     "register_adapter", "adapter_for", "registered_adapters",
 ]
 
 MARGIN = "margin"
 CROSS_ENTROPY = "ce"
 LOSS_FAMILIES = (MARGIN, CROSS_ENTROPY)
+MARGIN_MINUS_SUM = "margin_minus_sum"  # gamma - sum_i d_i (TransE, TransH, TransR, RotatE)
+SUM = "sum"  # sum_i s_i (ComplEx, DistMult, SimplE)
 
 # A fast scorer class: called as ``scorer(model, chunk_size)``.
 ScorerClass = Callable[[nn.Module, Optional[int]], Any]
@@ -55,6 +57,10 @@ class KgeAdapter:
     unregularised: Tuple[str, ...] = ()  # declared tables N3 leaves out
     loss_family: str = CROSS_ENTROPY
     paper_negatives: Optional[int] = None  # negatives per triple in the papers' (and the benchmarks') setup
+    # How the score grows with the dimension (``--soft_label_scale dim``): ``MARGIN_MINUS_SUM`` for
+    # ``gamma - (a distance summed over coordinates)``, ``SUM`` for a sum of per-coordinate products
+    # (bilinear models), None where neither holds (then the flag is refused).
+    score_form: Optional[str] = None
     module_prefix: str = "neuralkg."  # where the class must be defined (a same-named class elsewhere is not it)
     # Methods whose NeuralKG definitions the fast scorer re-derives; a subclass overriding any of
     # them scores differently, so it is not this family any more.

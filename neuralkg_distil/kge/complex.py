@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from neuralkg_distil.kge.adapter import KgeAdapter, register_adapter
+from neuralkg_distil.kge.adapter import KgeAdapter, SUM, register_adapter
 from neuralkg_distil.kge.scoring import _BilinearScorer
 
 __all__ = ["ComplExScorer", "ComplExAdapter"]
@@ -34,6 +34,7 @@ class ComplExAdapter(KgeAdapter):
     scorer = ComplExScorer
     tables = {"ent_emb": 2, "rel_emb": 2}
     paper_negatives = 25
+    score_form = SUM  # --soft_label_scale dim: how the score grows with the dimension
 
 
 register_adapter(ComplExAdapter())

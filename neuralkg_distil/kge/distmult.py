@@ -8,7 +8,7 @@ holds its ``KgeAdapterCase``.
 """
 from __future__ import annotations
 
-from neuralkg_distil.kge.adapter import CROSS_ENTROPY, KgeAdapter, register_adapter
+from neuralkg_distil.kge.adapter import CROSS_ENTROPY, KgeAdapter, SUM, register_adapter
 from neuralkg_distil.kge.scoring import _BilinearScorer
 
 __all__ = ["DistMultScorer", "DistMultAdapter"]
@@ -33,6 +33,7 @@ class DistMultAdapter(KgeAdapter):
     entity_tables = ("ent_emb",)  # an entity's vector (DualDE's structure term, serving)
     loss_family = CROSS_ENTROPY  # a bilinear score: DistilE's logistic / cross-entropy terms
     paper_negatives = 25  # negatives per triple in the benchmarks
+    score_form = SUM  # --soft_label_scale dim: how the score grows with the dimension
 
 
 register_adapter(DistMultAdapter())

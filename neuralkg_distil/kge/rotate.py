@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import LongTensor, Tensor
 
-from neuralkg_distil.kge.adapter import KgeAdapter, register_adapter
+from neuralkg_distil.kge.adapter import KgeAdapter, MARGIN_MINUS_SUM, register_adapter
 from neuralkg_distil.kge.scoring import _BaseScorer, _lookup, _rows
 
 __all__ = ["RotatEScorer", "RotatEAdapter"]
@@ -126,6 +126,7 @@ class RotatEAdapter(KgeAdapter):
     scorer = RotatEScorer
     tables = {"ent_emb": 2, "rel_emb": 1}
     paper_negatives = 25
+    score_form = MARGIN_MINUS_SUM  # --soft_label_scale dim: how the score grows with the dimension
 
 
 register_adapter(RotatEAdapter())

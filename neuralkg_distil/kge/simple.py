@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from neuralkg_distil.kge.adapter import KgeAdapter, register_adapter
+from neuralkg_distil.kge.adapter import KgeAdapter, SUM, register_adapter
 from neuralkg_distil.kge.scoring import _BilinearScorer
 
 __all__ = ["SimplEScorer", "SimplEAdapter"]
@@ -43,6 +43,7 @@ class SimplEAdapter(KgeAdapter):
     tables = {"rel_emb": 1, "ent_h_emb": 1, "ent_t_emb": 1, "rel_inv_emb": 1}
     entity_tables = ("ent_h_emb", "ent_t_emb")
     paper_negatives = 25
+    score_form = SUM  # --soft_label_scale dim: how the score grows with the dimension
 
 
 register_adapter(SimplEAdapter())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import LongTensor, Tensor
 
-from neuralkg_distil.kge.adapter import MARGIN, KgeAdapter, register_adapter
+from neuralkg_distil.kge.adapter import KgeAdapter, MARGIN, MARGIN_MINUS_SUM, register_adapter
 from neuralkg_distil.kge.scoring import _BaseScorer, _l1, _lookup, _rows
 
 __all__ = ["TransEScorer", "TransEAdapter"]
@@ -81,6 +81,7 @@ class TransEAdapter(KgeAdapter):
     scorer = TransEScorer
     tables = {"ent_emb": 1, "rel_emb": 1}
     loss_family = MARGIN
+    score_form = MARGIN_MINUS_SUM  # --soft_label_scale dim: how the score grows with the dimension
     paper_negatives = 5
 
 

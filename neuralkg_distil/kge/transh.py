@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import LongTensor, Tensor
 
-from neuralkg_distil.kge.adapter import MARGIN, KgeAdapter, register_adapter
+from neuralkg_distil.kge.adapter import KgeAdapter, MARGIN, MARGIN_MINUS_SUM, register_adapter
 from neuralkg_distil.kge.scoring import _l1, _lookup, _rows
 from neuralkg_distil.kge.transe import TransEScorer
 
@@ -93,6 +93,7 @@ class TransHAdapter(KgeAdapter):
     tables = {"ent_emb": 1, "rel_emb": 1, "norm_vector": 1}
     unregularised = ("norm_vector",)
     loss_family = MARGIN
+    score_form = MARGIN_MINUS_SUM  # --soft_label_scale dim: how the score grows with the dimension
     paper_negatives = 5
 
 

@@ -5,7 +5,7 @@ margin loss, its ``transfer_matrix`` holds ``dim x dim`` columns, and N3 has nev
 """
 from __future__ import annotations
 
-from neuralkg_distil.kge.adapter import MARGIN, KgeAdapter, register_adapter
+from neuralkg_distil.kge.adapter import KgeAdapter, MARGIN, MARGIN_MINUS_SUM, register_adapter
 
 __all__ = ["TransRAdapter"]
 
@@ -18,6 +18,7 @@ class TransRAdapter(KgeAdapter):
     tables = {"ent_emb": 1, "rel_emb": 1, "transfer_matrix": 1}
     unregularised = ("transfer_matrix",)
     loss_family = MARGIN
+    score_form = MARGIN_MINUS_SUM  # --soft_label_scale dim: how the score grows with the dimension
 
     def expected_width(self, table: str, dim: int) -> int:
         """``transfer_matrix`` stores each relation's ``dim x dim`` matrix flattened."""

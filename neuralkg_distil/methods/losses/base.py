@@ -8,6 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 from torch import Tensor, nn
 
 from neuralkg_distil.errors import ConfigError
+from neuralkg_distil.kge.adapter import MARGIN_MINUS_SUM, SUM, adapter_for
 from neuralkg_distil.methods.losses.families import MARGIN, family_of
 from neuralkg_distil.methods.losses.listwise import CANDIDATE_LOSSES
 from neuralkg_distil.methods.losses.schedule import SoftWeightSchedule
@@ -112,22 +113,34 @@ class DistillationLoss(nn.Module):
         self.label_maps: Dict[str, Tuple[float, float]] = {}
 
     def set_models(self, student: Any, teacher: Any) -> None:
-        """Tell the loss the two models' specs (``emb_dim``, ``margin``), for ``--soft_label_scale dim``.
+        """Tell the loss the two models' specs (``model_name``, ``emb_dim``, ``margin``), for
+        ``--soft_label_scale dim``.
 
-        A distance model scores ``gamma - d(h, r, t)`` with ``d`` summed over its coordinates, so a
-        64-dim teacher's distances are about 64 / 16 times a 16-dim student's: matching them raw makes
-        the student inflate its embeddings. With ``dim`` the label model's distance is rescaled to the
-        learner's dimension first: ``f' = gamma_L - (gamma_label - f) * d_L / d_label``.
+        Scores are sums over coordinates, so their scale grows with the dimension: a distance
+        model scores ``gamma - d(h, r, t)`` with ``d`` summed over its coordinates (a 64-dim
+        teacher's distances are about 64 / 16 times a 16-dim student's), a bilinear model a sum of
+        per-coordinate products. Matching them raw makes the student inflate its embeddings. With
+        ``dim`` the label model's scores are rescaled to the learner's dimension first:
+        ``f' = gamma_L - (gamma_label - f) * d_L / d_label`` for distance models, ``f' = f * d_L /
+        d_label`` for bilinear ones (a softmax / sigmoid temperature of d_label / d_L).
         """
         if self.settings.soft_label_scale != "dim":
             return
-        if self.family != MARGIN:
-            raise ConfigError("--soft_label_scale dim is for distance models (the margin family: TransE, TransH); "
-                              f"{self.settings.model_name} scores are not a margin minus a distance")
+        forms = {spec.model_name: adapter_for(spec.model_name).score_form for spec in (student, teacher)}
+        unknown = [name for name, form in forms.items() if form not in (MARGIN_MINUS_SUM, SUM)]
+        if unknown:
+            raise ConfigError(f"--soft_label_scale dim needs scores summed over coordinates; {unknown[0]}'s adapter "
+                              "does not declare its score_form (use --soft_label_scale none)")
+        if len(set(forms.values())) > 1:
+            raise ConfigError("--soft_label_scale dim: the student and the teacher score differently "
+                              f"({', '.join(f'{n}: {f}' for n, f in forms.items())}); use --soft_label_scale none")
+
+        def offset(spec: Any) -> float:
+            return float(spec.margin) if forms[spec.model_name] == MARGIN_MINUS_SUM else 0.0
 
         def mapping(learner: Any, label: Any) -> Tuple[float, float]:
             a = float(learner.emb_dim) / float(label.emb_dim)
-            return a, float(learner.margin) - float(label.margin) * a
+            return a, offset(learner) - offset(label) * a
 
         self.label_maps = {"student": mapping(student, teacher), "teacher": mapping(teacher, student)}
 
