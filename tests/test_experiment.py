@@ -209,6 +209,26 @@ def test_finished_jobs_are_skipped_and_failures_block_dependents(tmp_path, small
     assert (exp.output_dir / "results.csv").read_text().count("\n") == 1 + len(exp.cells)
 
 
+def test_sigterm_stops_the_running_jobs_resumably_instead_of_orphaning_them(tmp_path, small_graph, parser):
+    import os
+    import threading
+
+    exp = load_experiment(write_config(tmp_path, small_graph))
+    hanging = FakeLauncher(hang=("pretrain-tiny-ComplEx-16",))
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner(exp, parser, hanging).run()
+    finally:
+        timer.cancel()
+    stopped = [h for h in hanging.handles if h.signals]
+    assert stopped and all(h.signals == [signal.SIGINT] for h in stopped)  # each training told to stop
+    teacher = next(j for j in exp.all_jobs() if j.kind == "pretrain" and j.dim == 16)
+    assert json.loads((job_dir(exp, teacher) / "job.json").read_text())["status"] == "interrupted"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the runner's only while it runs
+
+
 def test_time_limit_interrupts_and_the_next_run_resumes(tmp_path, small_graph, parser):
     exp = load_experiment(write_config(tmp_path, small_graph))
     hanging = FakeLauncher(hang=("pretrain-tiny-ComplEx-16",))

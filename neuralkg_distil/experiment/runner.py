@@ -12,15 +12,17 @@ cells run (a teacher they need is retrained if its folder is gone).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from neuralkg_distil.checkpoint.files import atomic_write_json
 from neuralkg_distil.experiment.config import Experiment, Job, load_experiment, select_cells
@@ -77,6 +79,23 @@ class Running:
     argv: List[str]
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt (in the main thread; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class Runner:
     """Schedules the jobs of one experiment; ``launcher`` is injectable for tests."""
 
@@ -111,7 +130,12 @@ class Runner:
         atomic_write_json(meta, job_dir(self.exp, job) / META_FILE)
 
     def run(self) -> Dict[str, int]:
-        """Run every unfinished job; returns counts by outcome."""
+        """Run every unfinished job; returns counts by outcome. SIGTERM (a scheduler's or ``kill``'s
+        stop) is handled like Ctrl-C: the running trainings are stopped resumably, not orphaned."""
+        with sigterm_as_interrupt():
+            return self._run()
+
+    def _run(self) -> Dict[str, int]:
         started = time.time()
         pending, counts = self._plan()
         running: Dict[str, Running] = {}
