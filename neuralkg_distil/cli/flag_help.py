@@ -247,19 +247,11 @@ def _regroup(parser: argparse.ArgumentParser) -> None:
 # ------------------------------------------------------------------------------------------------ config files
 def load_config_file(path: str, dests: Iterable[str]) -> Dict[str, Any]:
     """NeuralKG's ``--load_config --config_path FILE``: a YAML mapping of flag names to values."""
-    import yaml
+    from neuralkg_distil.yaml_files import read_yaml_file
 
     if not path:
         raise ConfigError("--load_config needs --config_path FILE.yaml")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except OSError as exc:
-        raise ConfigError(f"--config_path {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    data = read_yaml_file(path, "--config_path")
     if data is None:
         return {}
     if not isinstance(data, Mapping):

@@ -253,14 +253,11 @@ def _check_flags(flags: Mapping[str, Any], where: str) -> None:
 
 
 def _read_yaml(path: Path) -> Mapping[str, Any]:
-    import yaml
+    from neuralkg_distil.yaml_files import read_yaml_file
 
     if not path.is_file():
         raise ConfigError(f"experiment file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    raw = read_yaml_file(path, "experiment file")
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return raw

@@ -57,16 +57,9 @@ def _fail(source: Path, key: str, message: str) -> ConfigError:
 
 def read_yaml(path: Path) -> Mapping[str, Any]:
     """The file's top-level mapping (a missing file or bad YAML is one line)."""
-    import yaml
+    from neuralkg_distil.yaml_files import read_yaml_file
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"sweep file {path}: cannot read it ({exc.strerror or exc})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    data = read_yaml_file(path, "sweep file")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a sweep file is a mapping with method and parameters, got {type(data).__name__}")
     return data
