@@ -269,6 +269,28 @@ def test_wandb_gets_the_results_and_metrics_csv_is_kept(small_graph, tmp_path, m
     assert seen["valid/model/hits@10"] == pytest.approx(results["models"]["model"]["valid"]["hits@10"])
 
 
+def test_wandb_log_model_logs_the_checkpoints_as_an_artifact(small_graph, tmp_path, monkeypatch):
+    import wandb
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_CONSOLE", "off")
+    logged = []
+    real = wandb.sdk.wandb_run.Run.log_artifact
+
+    def spy(run, artifact, *args, **kwargs):
+        logged.append((artifact.type, sorted(artifact.manifest.entries)))
+        return real(run, artifact, *args, **kwargs)
+
+    monkeypatch.setattr(wandb.sdk.wandb_run.Run, "log_artifact", spy)
+    base = cli_flags(small_graph, tmp_path, *PRETRAIN, "--emb_dim", "8", "--max_epochs", "2", "--use_wandb")
+    assert main(base + ["--run_dir", str(tmp_path / "plain")]) == 0
+    models = lambda: [entries for kind, entries in logged if kind == "model"]  # noqa: E731 (the table is a run_table)
+    assert models() == []  # not without the flag
+    assert main(base + ["--run_dir", str(tmp_path / "logged"), "--wandb_log_model"]) == 0
+    assert any(entry.endswith(".ckpt") for entries in models() for entry in entries), logged
+
+
 def test_wandb_summary_names_student_and_teacher():
     results = {"kind": "distil", "epochs": 3, "wall_time_s": 1.0, "models": {
         "model": {"emb_dim": 8, "params": 10, "test": {"mrr": 0.5}, "valid": {"mrr": 0.4}},

@@ -56,6 +56,7 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--lr_ref_dim", default=0, type=int, help="Scale each model's learning rate by (D / its dim) ** --lr_dim_power, so --lr is the rate of a D-dim model (NeuralKG's init range shrinks as 1 / dim); 0 = one rate for all.")
     group.add_argument("--lr_dim_power", default=1.0, type=float, help="Power of the --lr_ref_dim rule: 1 for distance models (TransE, TransH, RotatE), 0.5 for bilinear ones (ComplEx, DistMult).")
     group.add_argument("--lr_decay", default="halfway", choices=("halfway", "plateau", "none"), help="halfway: NeuralKG's lr / 10 at max_epochs / 2; plateau: x --lr_decay_factor after --lr_decay_patience validations without a better MRR; none.")
+    group.add_argument("--wandb_log_model", default=False, action="store_true", help="With --use_wandb: log the run's checkpoints (best.ckpt, last.ckpt) as a wandb model artifact when training ends.")
     group.add_argument("--early_stop_after_decay", default=False, action="store_true", help="Early stopping waits for a scheduled --lr_decay (halfway) and restarts its patience after every decay, so a fast learner is not stopped before its decay while a slow one trains past it.")
     group.add_argument("--lr_decay_factor", default=0.96, type=float, help="Factor of --lr_decay plateau (the DistilE paper: 0.96).")
     group.add_argument("--lr_decay_patience", default=5, type=int, help="Validations without a better MRR before --lr_decay plateau lowers the rate.")

@@ -143,8 +143,11 @@ def build_loggers(settings: RunSettings) -> List[Any]:
     loggers: List[Any] = [pl.loggers.CSVLogger(save_dir=str(settings.run_dir), name="logs", version=version)]
     if args.use_wandb:
         name = "_".join(str(x) for x in (args.model_name, Path(args.data_path).name, args.emb_dim, settings.stage_dir.name))
+        # log_model=True: Lightning logs the kept checkpoints (best.ckpt, last.ckpt) as a "model"
+        # artifact when training ends (--wandb_log_model)
         wandb_logger = pl.loggers.WandbLogger(name=name, project=os.environ.get("WANDB_PROJECT", "neuralkg-distil"),
-                                              save_dir=str(settings.run_dir))
+                                              save_dir=str(settings.run_dir),
+                                              log_model=bool(getattr(args, "wandb_log_model", False)))
         wandb_logger.log_hyperparams({k: v for k, v in vars(args).items() if isinstance(v, (int, float, str, bool, type(None)))})
         loggers.insert(0, wandb_logger)
     return loggers
