@@ -172,3 +172,20 @@ def test_the_default_launcher_trains_in_a_subprocess(tmp_path, small_graph):
     outcome = runner_module.run_one(out, run)
     assert outcome.status == "done", (out / "runs" / run.run_id / "log.txt").read_text()[-2000:]
     assert runner_module.run_one(out, run).status == "skipped"
+
+
+def test_sigterm_stops_a_sweep_like_ctrl_c(monkeypatch, tmp_path: Path):
+    import os
+    import signal
+
+    import neuralkg_distil.sweep.cli as sweep_cli
+
+    def terminated(output_dir, run):  # the sweep gets SIGTERM while a training runs
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt the sweep")
+
+    monkeypatch.setattr(sweep_cli, "run_one", terminated)
+    monkeypatch.setattr(sweep_cli, "varying", lambda config, runs: [])
+    with pytest.raises(KeyboardInterrupt):
+        sweep_cli.run_sweep(None, ["a run"], tmp_path, seed=0)  # type: ignore[arg-type]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

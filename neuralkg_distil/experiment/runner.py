@@ -12,22 +12,21 @@ cells run (a teacher they need is retrained if its folder is gone).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from neuralkg_distil.checkpoint.files import atomic_write_json
 from neuralkg_distil.experiment.config import Experiment, Job, load_experiment, select_cells
 from neuralkg_distil.experiment.jobs import META_FILE, command_for, is_done, job_dir, meta_of, write_curve
 from neuralkg_distil.experiment.report import kept_row, read_kept_rows, summary_line, write_reports
+from neuralkg_distil.run.runtime import sigterm_as_interrupt
 
 # Launch(argv, log path, env) -> a Popen-like handle (poll, send_signal, wait, kill).
 Launcher = Callable[[List[str], Path, Dict[str, str]], Any]
@@ -77,23 +76,6 @@ class Running:
     handle: Any
     started: float
     argv: List[str]
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises KeyboardInterrupt (in the main thread; elsewhere a no-op)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class Runner:

@@ -41,14 +41,19 @@ def _plan_lines(config: SweepConfig, runs: Sequence[SweepRun], output_dir: Path)
 
 
 def run_sweep(config: SweepConfig, runs: Sequence[SweepRun], output_dir: Path, seed: Optional[int]) -> List[Outcome]:
-    """Every run in order, one printed line each; the table and state are rewritten after each run."""
+    """Every run in order, one printed line each; the table and state are rewritten after each run.
+    SIGTERM stops the sweep like Ctrl-C: the running training is stopped (and resumed on the next
+    call) instead of being left running without its sweep."""
+    from neuralkg_distil.run.runtime import sigterm_as_interrupt
+
     names = varying(config, runs)
     outcomes: List[Outcome] = []
-    for index, run in enumerate(runs, 1):
-        outcomes.append(run_one(output_dir, run))
-        print(run_line(index, len(runs), outcomes[-1], config, names), flush=True)
-        write_state(outcomes, config, output_dir, seed)
-        write_table(outcomes, config, output_dir)
+    with sigterm_as_interrupt():
+        for index, run in enumerate(runs, 1):
+            outcomes.append(run_one(output_dir, run))
+            print(run_line(index, len(runs), outcomes[-1], config, names), flush=True)
+            write_state(outcomes, config, output_dir, seed)
+            write_table(outcomes, config, output_dir)
     return outcomes
 
 
