@@ -61,6 +61,7 @@ class KgeAdapterCase:
     adapter_name: str = ""
     model_name: Optional[str] = None  # the NeuralKG class to build; default adapter_name
     spec_overrides: Dict[str, Any] = {}
+    fused_kernel: bool = True  # its scorer gives a QueryForm (evaluation/cpu_kernels.py); False: the torch path
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -101,6 +102,41 @@ class KgeAdapterCase:
         assert got.shape == (9, NUM_ENT)
         torch.testing.assert_close(got, want, **TOL)
         torch.testing.assert_close(part, want[:, ids], **TOL)
+
+    @pytest.mark.parametrize("tails", [True, False])
+    def test_streamed_link_prediction_equals_full_rows(self, tails: bool) -> None:
+        """stream_queries (the fused CPU kernel where the family has one, several entity tiles)
+        gives the top-k and filtered ranks of the full float32 score rows."""
+        from neuralkg_distil.evaluation import cpu_kernels
+        from neuralkg_distil.evaluation.ranking import _filtered_ranks, stream_queries
+
+        torch.manual_seed(3)
+        spec = ModelSpec(self.name, 16, 300, NUM_REL, margin=4.0, **self.spec_overrides)
+        model = build_model(spec).eval()
+        scorer = scorer_for(model)
+        g = torch.Generator().manual_seed(5)
+        anchor, rel, target = (torch.randint(0, n, (37,), generator=g) for n in (300, NUM_REL, 300))
+        known = (torch.randint(0, 37, (400,), generator=g), torch.randint(0, 300, (400,), generator=g))
+        calls = []
+        real = cpu_kernels.stream_form
+        with torch.no_grad(), pytest.MonkeyPatch.context() as mp:
+            mp.setattr(cpu_kernels, "stream_form", lambda *a, **kw: calls.append(1) or real(*a, **kw, tile_width=64))
+            values, ids, ranks = stream_queries(scorer, tails, anchor, rel, 300, k=7, targets=target, known=known)
+            full = scorer.score_tails(anchor, rel) if tails else scorer.score_heads(rel, anchor)
+        assert bool(calls) == (self.fused_kernel and cpu_kernels.available())
+        ref_ranks = _filtered_ranks(full.clone(), target, known, "realistic")
+        # float32 sums in another order: a rank may move only by the candidates within rounding of the target
+        ts = full.gather(1, target[:, None])
+        near = ((full - ts).abs() <= 1e-5 * ts.abs().clamp(min=1)).sum(1) - 1
+        assert ((ranks - ref_ranks).abs() <= near.float() / 2 + 1e-6).all()
+        assert (ranks == ref_ranks).float().mean() > 0.9
+        masked = full.clone()
+        keep = known[1] != target[known[0]]
+        masked[known[0][keep], known[1][keep]] = float("-inf")
+        ref_values, _ = masked.topk(7, dim=1)
+        torch.testing.assert_close(values, ref_values, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(full.gather(1, ids), values, rtol=1e-5, atol=1e-5)  # ids score what they claim
+        assert not torch.isinf(masked.gather(1, ids)).any()  # never a filtered entity
 
     @pytest.mark.parametrize("mode", MODES)
     def test_all_entity_scores_agree_with_forward(self, mode: str) -> None:

@@ -6,7 +6,9 @@ triple (``--both`` adds ``(?, r, t)``) against all entities, in batches of 1024,
 ``--repeats`` runs after a warm-up, with the speed-up over the teacher. Each query keeps only its
 running top-``--k`` while entity blocks are scored (:func:`~neuralkg_distil.evaluation.ranking.stream_queries`,
 the path ``predict`` and the evaluator use); ``--full_rows`` times the old definition instead
-(one full all-entity score row per query, written and discarded).
+(one full all-entity score row per query, written and discarded). On the CPU the top-k runs in
+the fused kernels of :mod:`~neuralkg_distil.evaluation.cpu_kernels` (``--torch_path``: the torch
+block path they replace).
 
 Two tables: the paper's Table 5 layout (teacher 64 vs students 32 / 16 / 8 for TransE, TransH,
 ComplEx and RotatE) and the DualDE setting (ComplEx teacher 500 vs 64 / 32 / 16 / 8). Weights are
@@ -82,7 +84,7 @@ def table(model_name: str, dims: Sequence[int], num_ent: int, num_rel: int, trip
 COLUMNS = ["role", "dim", "model", "params", "compression", "seconds", "std", "speedup", "dim_ratio", "speedup/ratio"]
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m neuralkg_distil.bench inference", description=__doc__.splitlines()[0])
     parser.add_argument("--data_path", default=default_data_path())
     parser.add_argument("--models", nargs="+", default=list(TABLE5_MODELS), help="models of the Table 5 layout")
@@ -96,12 +98,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--k", type=int, default=10, help="top-k kept per query")
     parser.add_argument("--both", action="store_true", help="also answer (?, r, t) for every triple")
     parser.add_argument("--full_rows", action="store_true", help="time full score rows (the old definition) instead of top-k")
+    parser.add_argument("--torch_path", action="store_true",
+                        help="time the torch block path instead of the fused CPU kernels (NEURALKG_DISTIL_KERNELS=0)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(list(argv) if argv is not None else None)
+
+    import os
 
     import neuralkg_distil  # noqa: F401
     from neuralkg.data import UniSampler
+    from neuralkg_distil.evaluation import cpu_kernels
+
+    if args.torch_path:
+        os.environ["NEURALKG_DISTIL_KERNELS"] = "0"
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -113,6 +127,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         triples = triples[: args.max_triples]
     num_ent, num_rel = len(sampler.ent2id), len(sampler.rel2id)
     what = "full score rows" if args.full_rows else f"streaming top-{args.k}"
+    if not args.full_rows:
+        fused = device.type == "cpu" and cpu_kernels.available()
+        what += (", fused CPU kernels (numba; RotH, TransR and TransH with norm_flag: torch path)" if fused
+                 else f", torch block path ({cpu_kernels.unavailable_reason() or 'not a CPU device'})")
     print(f"{args.data_path}: {triples.shape[0]} of {total} triples x {num_ent} entities, "
           f"{'(h, r, ?) and (?, r, t)' if args.both else '(h, r, ?)'} per triple, {what}, batch {args.batch_size}, "
           f"mean of {args.repeats} repeats after a warm-up, device {device}, threads {torch.get_num_threads()}; "

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import torch
 from torch import LongTensor, Tensor, nn
 
+from neuralkg_distil.evaluation import cpu_kernels
 from neuralkg_distil.kge.scoring import GetScoreScorer, Scorer, _BaseScorer, scorer_for
 
 __all__ = ["FilterIndex", "RankingEvaluator", "stream_queries"]
@@ -326,8 +327,14 @@ def stream_queries(
     Returns ``(values, ids, ranks)``: ``(B, k)`` scores and entity ids, best first (masked or
     NaN candidates never enter; fewer than ``k`` candidates leave ``-inf`` / ``-1``), and float
     ranks with the tie policy of :class:`RankingEvaluator` (None where not asked for).
-    Device-agnostic: everything stays on the scorer's device.
+    Device-agnostic: everything stays on the scorer's device. On the CPU, a scorer with a
+    :class:`~neuralkg_distil.kge.scoring.QueryForm` runs the fused kernel of
+    :mod:`~neuralkg_distil.evaluation.cpu_kernels` (same results up to float32 rounding;
+    ``block_elements`` then has no effect).
     """
+    fused = _fused(scorer, tails, anchor, rel, num_ent, k, targets, known, ties)
+    if fused is not None:
+        return fused
     query = _Rows(scorer, tails, anchor, rel)
     batch = anchor.shape[0]
     starts, width, bounds = _entity_blocks(num_ent, batch, anchor.device, block_elements)
@@ -347,6 +354,21 @@ def stream_queries(
         del block
     values, ids = (top.values, top.ids) if top is not None else (None, None)
     return values, ids, (counts.ranks(num_ent) if counts is not None else None)
+
+
+def _fused(scorer: Any, tails: bool, anchor: Tensor, rel: Tensor, num_ent: int, k: int, targets: Tensor | None,
+           known: tuple[Tensor, Tensor] | None, ties: str) -> tuple[Tensor | None, Tensor | None, Tensor | None] | None:
+    """:func:`stream_queries` by the fused CPU kernel of the scorer's query form, or None where there is none."""
+    if anchor.device.type != "cpu" or not hasattr(scorer, "query_form") or anchor.numel() == 0:
+        return None
+    if not cpu_kernels.available():
+        return None
+    form = scorer.query_form(tails, anchor, rel)
+    if form is None or not cpu_kernels.suits(form):
+        return None
+    values, ids, better, at_least, target_score = cpu_kernels.stream_form(form, num_ent, k, targets, known)
+    ranks = _ranks_from_counts(better, at_least, target_score, ties, num_ent) if targets is not None else None
+    return values, ids, ranks
 
 
 def _merge(values: Tensor, ids: Tensor, block: Tensor, hit_rows: Tensor, hit_cols: Tensor, lo: int, k: int,

@@ -5,7 +5,7 @@ import torch
 from torch import LongTensor, Tensor
 
 from neuralkg_distil.kge.adapter import KgeAdapter, MARGIN_MINUS_SUM, register_adapter
-from neuralkg_distil.kge.scoring import _BaseScorer, _lookup, _rows
+from neuralkg_distil.kge.scoring import QueryForm, _BaseScorer, _lookup, _rows
 
 __all__ = ["RotatEScorer", "RotatEAdapter"]
 
@@ -81,24 +81,28 @@ class RotatEScorer(_BaseScorer):
                 out[:, i : i + step] = torch.sqrt(d_re * d_re + d_im * d_im).sum(dim=-1)
         return out
 
+    def _queries(self, tails: bool, anchor: Tensor, r: Tensor) -> tuple[Tensor, Tensor]:
+        """``h * r`` (tails) or ``conj(r) * t`` (heads), as (real, imaginary)."""
+        a_re, a_im = torch.chunk(self.model.ent_emb.weight[anchor], 2, dim=-1)
+        cos, sin = self._rotation(r)
+        if tails:
+            return a_re * cos - a_im * sin, a_re * sin + a_im * cos
+        return a_re * cos + a_im * sin, a_im * cos - a_re * sin
+
+    def query_form(self, tails: bool, anchor: LongTensor, rel: LongTensor) -> QueryForm | None:
+        """``margin - sum_i |q_i - e_i|`` over complex coordinates."""
+        if not self._form_ok():
+            return None
+        q_re, q_im = self._queries(tails, self._ids(anchor), self._ids(rel))
+        return QueryForm("modulus", torch.cat([q_re, q_im], dim=1), self._columns("ent_emb"), None, -1.0, self._margin())
+
     def score_tails(self, h: LongTensor, r: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
         """Scores of ``(h_b, r_b, e)`` for all ``e`` (or the ``entities`` given)."""
-        h, r = self._ids(h), self._ids(r)
-        h_re, h_im = torch.chunk(self.model.ent_emb.weight[h], 2, dim=-1)
-        cos, sin = self._rotation(r)
-        q_re = h_re * cos - h_im * sin
-        q_im = h_re * sin + h_im * cos
-        return self._margin_minus(self._dist(q_re, q_im, entities))
+        return self._margin_minus(self._dist(*self._queries(True, self._ids(h), self._ids(r)), entities))
 
     def score_heads(self, r: LongTensor, t: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
         """Scores of ``(e, r_b, t_b)`` for all ``e`` (or the ``entities`` given)."""
-        r, t = self._ids(r), self._ids(t)
-        t_re, t_im = torch.chunk(self.model.ent_emb.weight[t], 2, dim=-1)
-        cos, sin = self._rotation(r)
-        # conj(r) * t
-        q_re = t_re * cos + t_im * sin
-        q_im = t_im * cos - t_re * sin
-        return self._margin_minus(self._dist(q_re, q_im, entities))
+        return self._margin_minus(self._dist(*self._queries(False, self._ids(t), self._ids(r)), entities))
 
     def _train_scores(self, h, r, t, negatives, head, layout):
         m = self.model

@@ -16,6 +16,11 @@ family's :class:`~neuralkg_distil.kge.adapter.KgeAdapter`; :func:`scorer_for` an
 :func:`train_scorer_for` ask the adapter registry.  A model without a fast scorer gets
 :class:`GetScoreScorer`, which calls NeuralKG's own ``get_score`` (the slow path).
 
+For link prediction on the CPU a scorer can also describe a batch of queries as a
+:class:`QueryForm` (``query_form``: the query vectors, the entity table transposed, the kind of
+score); :func:`~neuralkg_distil.evaluation.ranking.stream_queries` then runs the fused kernel of
+:mod:`~neuralkg_distil.evaluation.cpu_kernels` instead of scoring entity blocks with torch ops.
+
 The same scorers also score training batches (:meth:`_BaseScorer.score_batch`,
 ``score_negatives`` for per-triple ``(B, K)`` negatives and ``score_shared``
 for chunk-shared ``(C, K)`` negatives), equal to NeuralKG's
@@ -34,6 +39,8 @@ the caller may modify in place.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Callable, Protocol, runtime_checkable
 
 import torch
@@ -42,7 +49,7 @@ from torch import LongTensor, Tensor, nn
 
 from neuralkg_distil.kge.adapter import adapter_for
 
-__all__ = ["Scorer", "scorer_for", "train_scorer_for", "GetScoreScorer"]
+__all__ = ["Scorer", "QueryForm", "scorer_for", "train_scorer_for", "GetScoreScorer"]
 
 # Upper bound on the elements of one broadcast (rows x entity chunk x dim)
 # intermediate in the chunked scorers.  On the CPU the loop is memory-bound and
@@ -68,6 +75,27 @@ class Scorer(Protocol):
 # The fast scorers below also take ``entities=`` (a slice or a LongTensor of entity ids) and then
 # score only those candidates: ``(B, len(entities))``. Streaming top-k / ranking
 # (:mod:`neuralkg_distil.evaluation.ranking`) uses it to score cache-sized entity blocks.
+
+
+@dataclass
+class QueryForm:
+    """A batch of queries in the form the fused CPU kernels read (:mod:`neuralkg_distil.evaluation.cpu_kernels`).
+
+    The score of query ``b`` and entity ``e`` is ``clamp(mult * raw + add, lo, hi)`` with ``raw``
+    given by ``kind`` over ``queries[b]`` (``(B, D)``) and column ``e`` of ``columns``
+    (``(D, num_ent)``, the entity table transposed): ``dot`` ``q . c``; ``l1`` ``|q - c|_1``;
+    ``l1_hyperplane`` ``|q - (c - (n . c) n)|_1`` with the normal ``n = aux[b]`` (TransH);
+    ``modulus`` ``sum_i |q_i - c_i|`` over complex coordinates stored ``[re | im]`` (RotatE).
+    """
+
+    kind: str
+    queries: Tensor
+    columns: Tensor
+    aux: Tensor | None = None
+    mult: float = 1.0
+    add: float = 0.0
+    lo: float = -math.inf
+    hi: float = math.inf
 
 
 def _first_parameter(model: nn.Module) -> Tensor:
@@ -106,6 +134,27 @@ class _BaseScorer:
         if isinstance(entities, slice):
             return table[entities]
         return table[self._ids(entities)]
+
+    def query_form(self, tails: bool, anchor: LongTensor, rel: LongTensor) -> QueryForm | None:
+        """The batch's queries for the fused CPU kernels, or None (the torch path scores them)."""
+        return None
+
+    def _columns(self, *names: str) -> Tensor:
+        """The entity tables ``names`` transposed and stacked, ``(sum of widths, num_ent)`` float32,
+        cached until a parameter changes (an optimiser step bumps its version)."""
+        tables = [getattr(self.model, n).weight for n in names]
+        key = tuple((n, t.data_ptr(), t._version) for n, t in zip(names, tables))
+        cache = self.__dict__.setdefault("_columns_cache", {})
+        if cache.get("key") != key:
+            cache.clear()
+            cache["key"] = key
+            cache["value"] = torch.cat([t.detach().to(torch.float32).t() for t in tables], 0).contiguous()
+        return cache["value"]
+
+    def _form_ok(self) -> bool:
+        """The kernels run on float32 CPU tables only, outside autograd."""
+        p = _first_parameter(self.model)
+        return p.device.type == "cpu" and p.dtype == torch.float32 and not torch.is_grad_enabled()
 
     def _entity_chunk(self, rows: int, width: int) -> int:
         if self.chunk_size is not None:
@@ -227,6 +276,21 @@ class _BilinearScorer(_BaseScorer):
 
     def _finish(self, scores: Tensor) -> Tensor:
         return scores
+
+    # _finish as (mult, add, lo, hi) for the fused kernels: a subclass that overrides _finish
+    # sets this to match, or to None (no kernel).
+    kernel_post: tuple[float, float, float, float] | None = (1.0, 0.0, -math.inf, math.inf)
+
+    def query_form(self, tails: bool, anchor: LongTensor, rel: LongTensor) -> QueryForm | None:
+        """One ``dot`` form: the terms' queries side by side against their tables stacked."""
+        post = self.kernel_post if type(self)._finish is _BilinearScorer._finish or "kernel_post" in type(self).__dict__ else None
+        if post is None or not self._form_ok():
+            return None
+        a, r = self._ids(anchor), self._ids(rel)
+        make = self._tail_terms if tails else self._head_terms
+        terms = make(lambda n: self._table(n)[a], lambda n: self._table(n)[r])
+        queries = torch.cat([q for q, _ in terms], dim=1)
+        return QueryForm("dot", queries, self._columns(*[name for _, name in terms]), None, *post)
 
     def _table(self, name: str) -> Tensor:
         return getattr(self.model, name).weight

@@ -5,7 +5,7 @@ import torch
 from torch import LongTensor, Tensor
 
 from neuralkg_distil.kge.adapter import KgeAdapter, MARGIN, MARGIN_MINUS_SUM, register_adapter
-from neuralkg_distil.kge.scoring import _BaseScorer, _l1, _lookup, _rows
+from neuralkg_distil.kge.scoring import QueryForm, _BaseScorer, _l1, _lookup, _rows
 
 __all__ = ["TransEScorer", "TransEAdapter"]
 
@@ -58,6 +58,14 @@ class TransEScorer(_BaseScorer):
         m = self.model
         queries = m.ent_emb.weight[t] - m.rel_emb.weight[r]
         return self._margin_minus(self._dist(queries, self._candidates(m.ent_emb.weight, entities)))
+
+    def query_form(self, tails: bool, anchor: LongTensor, rel: LongTensor) -> QueryForm | None:
+        """``margin - |q - e|_1`` with ``q = h + r`` (tails) or ``t - r`` (heads)."""
+        if not self._form_ok():
+            return None
+        m, a, r = self.model, self._ids(anchor), self._ids(rel)
+        queries = m.ent_emb.weight[a] + m.rel_emb.weight[r] if tails else m.ent_emb.weight[a] - m.rel_emb.weight[r]
+        return QueryForm("l1", queries, self._columns("ent_emb"), None, -1.0, self._margin())
 
     def _train_scores(self, h, r, t, negatives, head, layout):
         m = self.model

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import LongTensor, Tensor
 
 from neuralkg_distil.kge.adapter import KgeAdapter, MARGIN, MARGIN_MINUS_SUM, register_adapter
-from neuralkg_distil.kge.scoring import _l1, _lookup, _rows
+from neuralkg_distil.kge.scoring import QueryForm, _l1, _lookup, _rows
 from neuralkg_distil.kge.transe import TransEScorer
 
 __all__ = ["TransHScorer", "TransHAdapter"]
@@ -74,6 +74,18 @@ class TransHScorer(TransEScorer):
             projected = self._project(table, self._normal(r.new_tensor([rel])))
             out[rows] = self._dist(queries[rows], projected)
         return self._margin_minus(out)
+
+    def query_form(self, tails: bool, anchor: LongTensor, rel: LongTensor) -> QueryForm | None:
+        """``margin - |q - e_perp|_1`` on each query's hyperplane; without ``norm_flag`` only
+        (its normalised projections are left to the torch path)."""
+        if self.model.norm_flag or not self._form_ok():
+            return None
+        a, r = self._ids(anchor), self._ids(rel)
+        w = self._normal(r)
+        anchor_p = self._project(self.model.ent_emb.weight[a], w)
+        d = self._translation(r)
+        queries = anchor_p + d if tails else anchor_p - d
+        return QueryForm("l1_hyperplane", queries, self._columns("ent_emb"), w, -1.0, self._margin())
 
     def score_tails(self, h: LongTensor, r: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
         """Scores of ``(h_b, r_b, e)`` for all ``e`` (or the ``entities`` given)."""
