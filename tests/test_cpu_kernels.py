@@ -157,3 +157,21 @@ def test_wide_dot_products_stay_on_the_blas_path(monkeypatch) -> None:
     with torch.no_grad():
         stream_queries(scorer_for(_model("TransE", dim=300)), True, h, r, NUM_ENT, k=3)
     assert len(calls) == 2
+
+
+def test_a_kernel_call_leaves_torch_s_thread_count_alone() -> None:
+    """numba's OpenMP pool can reset the shared runtime's thread count on its first launch (a fresh
+    process, so this test does not depend on the order): a one-thread grid job stays at one."""
+    import subprocess
+    import sys
+
+    code = ("import torch; torch.set_num_threads(1); import neuralkg_distil; "
+            "from neuralkg_distil.kge.spec import ModelSpec, build_model; from neuralkg_distil.kge.scoring import scorer_for; "
+            "from neuralkg_distil.evaluation.ranking import stream_queries; "
+            "m = build_model(ModelSpec('TransE', 8, 300, 3)).eval(); q = torch.arange(20); "
+            "torch.no_grad().__enter__(); stream_queries(scorer_for(m), True, q, q % 3, 300, k=3); "
+            "print('threads', torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "2"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "threads 1" in out.stdout

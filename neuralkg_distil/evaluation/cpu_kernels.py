@@ -117,7 +117,8 @@ def stream_form(form: Any, num_ent: int, k: int, targets: Tensor | None,
     kernels = _get()
     assert kernels is not None, "check available() first"
     numba = kernels["numba"]
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    threads = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     queries = np.ascontiguousarray(form.queries.detach().to(torch.float32).numpy())
     cols = form.columns.numpy()
     rows = queries.shape[0]
@@ -134,8 +135,14 @@ def stream_form(form: Any, num_ent: int, k: int, targets: Tensor | None,
     at_least = np.zeros(rows, np.int64)
     ptr, kcols = _known_csr(known, rows, num_ent, t)
     width = int(tile_width) if tile_width else _tile_width(queries.shape[1])
-    kernels["stream"](KINDS.index(form.kind), queries, cols, aux, width, 8, post, kk, top_v, top_i, t_np,
-                      target_score, ptr, kcols, better, at_least)
+    try:
+        kernels["stream"](KINDS.index(form.kind), queries, cols, aux, width, 8, post, kk, top_v, top_i, t_np,
+                          target_score, ptr, kcols, better, at_least)
+    finally:
+        # numba's OpenMP pool can share torch's OpenMP runtime and reset its thread count
+        # (measured: 1 -> 2 after the first call), which would oversubscribe one-thread grid jobs.
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
     values = ids = None
     if kk:
         values, ids = torch.from_numpy(top_v), torch.from_numpy(top_i)
