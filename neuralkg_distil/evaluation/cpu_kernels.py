@@ -59,16 +59,18 @@ def _get() -> dict[str, Any] | None:
     return _kernels
 
 
+def _switched_off() -> bool:
+    return os.environ.get("NEURALKG_DISTIL_KERNELS", "1").strip().lower() in ("0", "false", "no", "off")
+
+
 def available() -> bool:
     """Whether the fused kernels can run here (numba importable, not switched off)."""
-    if os.environ.get("NEURALKG_DISTIL_KERNELS", "1").strip().lower() in ("0", "false", "no", "off"):
-        return False
-    return _get() is not None
+    return not _switched_off() and _get() is not None
 
 
 def unavailable_reason() -> str | None:
     """Why :func:`available` is False (None when it is True)."""
-    if os.environ.get("NEURALKG_DISTIL_KERNELS", "1").strip().lower() in ("0", "false", "no", "off"):
+    if _switched_off():
         return "switched off by NEURALKG_DISTIL_KERNELS=0"
     return None if _get() is not None else _failed
 

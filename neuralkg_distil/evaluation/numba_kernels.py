@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-_CHUNK = 64  # entries per top-k test in the fused finish pass
+_CHUNK = 64  # entries per recount in the top-k merge
 
 # The kinds of cpu_kernels.KINDS, in order.
 DOT, L1, L1_HYPERPLANE, MODULUS = 0, 1, 2, 3
@@ -161,7 +161,7 @@ def tile_modulus(q, cols, aux, e0, w, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def finish(buf, w, mult, add, lo, hi, threshold, hits):  # pragma: no cover - compiled
+def finish(buf, w, mult, add, lo, hi, threshold):  # pragma: no cover - compiled
     """Raw sums -> scores in place; returns how many beat ``threshold`` (NaN never does).
     One loop over the tile (per-chunk counts cost more than they saved at 8 dimensions);
     :func:`merge` finds the chunks."""
@@ -177,19 +177,17 @@ def finish(buf, w, mult, add, lo, hi, threshold, hits):  # pragma: no cover - co
 
 
 @njit(cache=True)
-def merge(buf, w, e0, hits, k, top_v, top_i):  # pragma: no cover - compiled
+def merge(buf, w, e0, k, top_v, top_i):  # pragma: no cover - compiled
     """Insert the chunks' entries that beat the running k-th score (ties keep the earlier entity)."""
     kth = top_v[k - 1]
-    for c in range(hits.shape[0]):
-        if c * _CHUNK >= w:
-            break
-        seg = buf[c * _CHUNK:min(w, (c + 1) * _CHUNK)]
+    for c0 in range(0, w, _CHUNK):
+        seg = buf[c0:min(w, c0 + _CHUNK)]
         n = 0
         for e in range(seg.shape[0]):  # recount against the k-th score as it is now (vectorised)
             n += seg[e] > kth
         if n == 0:
             continue
-        for e in range(c * _CHUNK, c * _CHUNK + seg.shape[0]):
+        for e in range(c0, c0 + seg.shape[0]):
             v = buf[e]
             if v > kth:
                 j = k - 1
@@ -238,13 +236,13 @@ def count_target(buf, w, ts):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def target_score_of(kind, q, cols, aux, t, width, post, buf, hits):  # pragma: no cover - compiled
+def target_score_of(kind, q, cols, aux, t, width, post, buf):  # pragma: no cover - compiled
     """The score of entity ``t`` by the same tile code, at the same position, as the main pass."""
     num_ent = cols.shape[1]
     t0 = (t // width) * width
     tw = min(num_ent, t0 + width) - t0
     tile(kind, q, cols, aux, t0, tw, buf)
-    finish(buf, tw, post[0], post[1], post[2], post[3], np.inf, hits)
+    finish(buf, tw, post[0], post[1], post[2], post[3], np.inf)
     return buf[t - t0]
 
 
@@ -260,22 +258,21 @@ def stream(kind, queries, cols, aux, width, group, post, k, top_v, top_i,
         g0 = gi * group
         g1 = min(rows, g0 + group)
         buf = np.empty(2 * width, np.float32)  # the second half: TransH's projections
-        hits = np.zeros((width + _CHUNK - 1) // _CHUNK, np.int64)
         cursor = np.zeros(g1 - g0, np.int64)
         for b in range(g0, g1):
             if have_known:
                 cursor[b - g0] = known_ptr[b]
             if have_targets:
-                target_score[b] = target_score_of(kind, queries[b], cols, aux[b], targets[b], width, post, buf, hits)
+                target_score[b] = target_score_of(kind, queries[b], cols, aux[b], targets[b], width, post, buf)
         for e0 in range(0, num_ent, width):
             w = min(num_ent, e0 + width) - e0
             for b in range(g0, g1):
                 tile(kind, queries[b], cols, aux[b], e0, w, buf)
-                above = finish(buf, w, post[0], post[1], post[2], post[3], top_v[b, k - 1] if k > 0 else np.inf, hits)
+                above = finish(buf, w, post[0], post[1], post[2], post[3], top_v[b, k - 1] if k > 0 else np.inf)
                 if have_known:
                     cursor[b - g0] = mask_known(buf, e0, e0 + w, cursor[b - g0], known_ptr[b + 1], known_cols)
                 if above > 0:
-                    merge(buf, w, e0, hits, k, top_v[b], top_i[b])  # masked entries are NaN: never merged
+                    merge(buf, w, e0, k, top_v[b], top_i[b])  # masked entries are NaN: never merged
                 if have_targets:
                     t = targets[b]
                     if e0 <= t < e0 + w:

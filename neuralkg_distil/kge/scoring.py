@@ -286,9 +286,7 @@ class _BilinearScorer(_BaseScorer):
         post = self.kernel_post if type(self)._finish is _BilinearScorer._finish or "kernel_post" in type(self).__dict__ else None
         if post is None or not self._form_ok():
             return None
-        a, r = self._ids(anchor), self._ids(rel)
-        make = self._tail_terms if tails else self._head_terms
-        terms = make(lambda n: self._table(n)[a], lambda n: self._table(n)[r])
+        terms = self._terms(tails, self._ids(anchor), self._ids(rel))
         queries = torch.cat([q for q, _ in terms], dim=1)
         return QueryForm("dot", queries, self._columns(*[name for _, name in terms]), None, *post)
 
@@ -302,15 +300,18 @@ class _BilinearScorer(_BaseScorer):
             scores = scores + q @ self._candidates(self._table(name), entities).T
         return self._finish(scores)
 
+    def _terms(self, tails: bool, anchor: Tensor, r: Tensor) -> list[tuple[Tensor, str]]:
+        """The (query, table name) terms of a batch: tail or head side, anchor rows looked up."""
+        make = self._tail_terms if tails else self._head_terms
+        return make(lambda n: self._table(n)[anchor], lambda n: self._table(n)[r])
+
     def score_tails(self, h: LongTensor, r: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
         """Scores of ``(h_b, r_b, e)`` for all ``e`` (or the ``entities`` given)."""
-        h, r = self._ids(h), self._ids(r)
-        return self._all_entities(self._tail_terms(lambda n: self._table(n)[h], lambda n: self._table(n)[r]), entities)
+        return self._all_entities(self._terms(True, self._ids(h), self._ids(r)), entities)
 
     def score_heads(self, r: LongTensor, t: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
         """Scores of ``(e, r_b, t_b)`` for all ``e`` (or the ``entities`` given)."""
-        r, t = self._ids(r), self._ids(t)
-        return self._all_entities(self._head_terms(lambda n: self._table(n)[t], lambda n: self._table(n)[r]), entities)
+        return self._all_entities(self._terms(False, self._ids(t), self._ids(r)), entities)
 
     def _train_scores(self, h, r, t, negatives, head, layout):
         # One lookup of (h, t, candidates) per entity table.

@@ -45,26 +45,26 @@ class TransEScorer(_BaseScorer):
             dim=1,
         )
 
+    def _translated(self, tails: bool, anchor: Tensor, r: Tensor) -> Tensor:
+        """``h + r`` (tails) or ``t - r`` (heads): ``|e + r - t| = |e - (t - r)|``."""
+        m = self.model
+        return m.ent_emb.weight[anchor] + m.rel_emb.weight[r] if tails else m.ent_emb.weight[anchor] - m.rel_emb.weight[r]
+
     def score_tails(self, h: LongTensor, r: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
         """Scores of ``(h_b, r_b, e)`` for all ``e`` (or the ``entities`` given)."""
-        h, r = self._ids(h), self._ids(r)
-        m = self.model
-        queries = m.ent_emb.weight[h] + m.rel_emb.weight[r]
-        return self._margin_minus(self._dist(queries, self._candidates(m.ent_emb.weight, entities)))
+        queries = self._translated(True, self._ids(h), self._ids(r))
+        return self._margin_minus(self._dist(queries, self._candidates(self.model.ent_emb.weight, entities)))
 
     def score_heads(self, r: LongTensor, t: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
-        """Scores of ``(e, r_b, t_b)`` for all ``e``: ``|e + r - t| = |e - (t - r)|``."""
-        r, t = self._ids(r), self._ids(t)
-        m = self.model
-        queries = m.ent_emb.weight[t] - m.rel_emb.weight[r]
-        return self._margin_minus(self._dist(queries, self._candidates(m.ent_emb.weight, entities)))
+        """Scores of ``(e, r_b, t_b)`` for all ``e``."""
+        queries = self._translated(False, self._ids(t), self._ids(r))
+        return self._margin_minus(self._dist(queries, self._candidates(self.model.ent_emb.weight, entities)))
 
     def query_form(self, tails: bool, anchor: LongTensor, rel: LongTensor) -> QueryForm | None:
         """``margin - |q - e|_1`` with ``q = h + r`` (tails) or ``t - r`` (heads)."""
         if not self._form_ok():
             return None
-        m, a, r = self.model, self._ids(anchor), self._ids(rel)
-        queries = m.ent_emb.weight[a] + m.rel_emb.weight[r] if tails else m.ent_emb.weight[a] - m.rel_emb.weight[r]
+        queries = self._translated(tails, self._ids(anchor), self._ids(rel))
         return QueryForm("l1", queries, self._columns("ent_emb"), None, -1.0, self._margin())
 
     def _train_scores(self, h, r, t, negatives, head, layout):

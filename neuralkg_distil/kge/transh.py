@@ -59,14 +59,17 @@ class TransHScorer(TransEScorer):
         d = self.model.rel_emb.weight[r]
         return F.normalize(d, 2, -1) if self.model.norm_flag else d
 
-    def _score(self, anchor: Tensor, r: Tensor, tail_side: bool, entities: "slice | Tensor | None" = None) -> Tensor:
-        m = self.model
-        table = self._candidates(m.ent_emb.weight, entities)
+    def _queries(self, anchor: Tensor, r: Tensor, tail_side: bool) -> tuple[Tensor, Tensor]:
+        """The queries on each relation's hyperplane, and the hyperplanes' normals."""
         w = self._normal(r)
-        anchor_p = self._project(m.ent_emb.weight[anchor], w)
+        anchor_p = self._project(self.model.ent_emb.weight[anchor], w)
         d = self._translation(r)
         # tail: |h' + d - e'|; head: |e' + (d - t')| = |e' - (t' - d)|
-        queries = anchor_p + d if tail_side else anchor_p - d
+        return (anchor_p + d if tail_side else anchor_p - d), w
+
+    def _score(self, anchor: Tensor, r: Tensor, tail_side: bool, entities: "slice | Tensor | None" = None) -> Tensor:
+        table = self._candidates(self.model.ent_emb.weight, entities)
+        queries, _ = self._queries(anchor, r, tail_side)
         out = torch.empty(anchor.shape[0], table.shape[0], dtype=queries.dtype, device=queries.device)
         uniq, inverse = torch.unique(r, return_inverse=True)
         for k, rel in enumerate(uniq.tolist()):
@@ -80,11 +83,7 @@ class TransHScorer(TransEScorer):
         (its normalised projections are left to the torch path)."""
         if self.model.norm_flag or not self._form_ok():
             return None
-        a, r = self._ids(anchor), self._ids(rel)
-        w = self._normal(r)
-        anchor_p = self._project(self.model.ent_emb.weight[a], w)
-        d = self._translation(r)
-        queries = anchor_p + d if tails else anchor_p - d
+        queries, w = self._queries(self._ids(anchor), self._ids(rel), tails)
         return QueryForm("l1_hyperplane", queries, self._columns("ent_emb"), w, -1.0, self._margin())
 
     def score_tails(self, h: LongTensor, r: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
