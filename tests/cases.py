@@ -238,6 +238,15 @@ class _FakePlan:
     def link(self, dim, teacher, defaults):
         return {"kind": "stage1", "dim": dim, "teacher": teacher, "defaults": dict(defaults)}
 
+    def option(self, name, default=None):
+        return default
+
+    def teacher_of(self, model):
+        return {"kind": "pretrain", "dim": self.teacher_dim, "model": model}
+
+    def distil(self, teachers, forced):
+        return {"kind": "stage1", "dim": self.student_dim, "teachers": dict(teachers), "forced": dict(forced)}
+
 
 def _scores(rows: int = 6, negatives: int = 5, seed: int = 0):
     import torch

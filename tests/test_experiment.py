@@ -440,3 +440,66 @@ def test_iterde_cells_chain_halving_links_each_from_the_one_before(tmp_path, sma
     rows = {r["method"]: r for r in rows_of(exp)}
     assert rows["IterDE"]["status"] == "done" and rows["IterDE"]["total_wall_time_s"] == 3.0  # both links, teacher apart
     assert "IterDE" in (exp.output_dir / "results.md").read_text()
+
+
+def mulde_grid(**arm):
+    return {"grid": [{"dataset": "tiny", "model": ["ComplEx", "RotatE"], "teacher_dim": 16, "student_dim": 16,
+                      "method": "teacher"},
+                     {"dataset": "tiny", "model": "ComplEx", "teacher_dim": 16, "student_dim": 8,
+                      "method": ["no-DS", "MulDE"]}],
+            "arms": {"MulDE": {"teachers": ["ComplEx", "RotatE"], "flags": {"mulde_topk": 10}, **arm}}}
+
+
+def test_mulde_cells_share_the_teacher_cells_jobs_and_pass_every_checkpoint(tmp_path, small_graph, parser):
+    exp = load_experiment(write_config(tmp_path, small_graph, **mulde_grid()))
+    jobs = exp.jobs_for(Cell("tiny", "ComplEx", 16, 8, "MulDE"))
+    teachers = [exp.jobs_for(Cell("tiny", m, 16, 16, "teacher"))["result"] for m in ("ComplEx", "RotatE")]
+    assert [jobs["teacher"].job_id, jobs["teacher2"].job_id] == [t.job_id for t in teachers]
+    assert set(exp.teacher_jobs()) == {t.job_id for t in teachers}
+    argv = command_for(exp, jobs["result"], parser)
+    assert argv[argv.index("--teacher_ckpt") + 1] == ",".join(str(stage_dir(exp, t) / "best.ckpt") for t in teachers)
+    assert argv[argv.index("--teacher_model") + 1] == "ComplEx,RotatE"
+    assert argv[argv.index("--loss_name") + 1] == "MulDE_Loss" and argv[argv.index("--mulde_topk") + 1] == "10"
+    assert len(exp.all_jobs()) == 4  # two teachers, no-DS, the junior
+    counts = runner(exp, parser, FakeLauncher()).run()
+    assert counts["done"] == 4 and counts["failed"] == 0
+    rows = {r["method"]: r for r in rows_of(exp) if r["student_dim"] == 8}
+    assert rows["MulDE"]["status"] == "done" and rows["MulDE"]["total_wall_time_s"] == 1.5  # teachers apart
+    assert "| 8 | MulDE |" in (exp.output_dir / "results.md").read_text()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"teachers": []}, "arms.MulDE.teachers must be a non-empty list"),
+    ({"teachers": ["ComplEx", "ComplEx"]}, "lists a model twice"),
+    ({"flags": {"teacher_ckpt": "x.ckpt"}}, "arms.MulDE.flags: teacher_ckpt is set by the runner"),
+])
+def test_bad_mulde_arm_options_are_one_line_errors(tmp_path, small_graph, change, message):
+    with pytest.raises(ConfigError, match=message):
+        exp = load_experiment(write_config(tmp_path, small_graph, **mulde_grid(**change)))
+        exp.all_jobs()
+
+
+def test_unknown_arm_in_the_arms_section_is_named(tmp_path, small_graph):
+    with pytest.raises(ConfigError, match="arms: unknown method 'MulDee'"):
+        load_experiment(write_config(tmp_path, small_graph, arms={"MulDee": {}}))
+
+
+def test_real_mulde_run_on_a_generated_graph(tmp_path, small_graph):
+    config = write_config(tmp_path, small_graph, **mulde_grid())
+    cmd = [sys.executable, "-m", "neuralkg_distil.cli.main", "experiment", "--config", str(config), "--jobs", "2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = {(r["student_dim"], r["method"], r["model"]): r for r in json.loads((tmp_path / "out" / "results.json").read_text())["rows"]}
+    mulde = rows[(8, "MulDE", "ComplEx")]
+    assert mulde["status"] == "done" and 0.0 < mulde["mrr"] <= 1.0 and mulde["epochs"] == 2
+    exp = load_experiment(config)
+    results = json.loads((stage_dir(exp, exp.jobs_for(Cell("tiny", "ComplEx", 16, 8, "MulDE"))["result"]) / "results.json").read_text())
+    assert {"model", "teacher", "teacher2"} <= set(results["models"])
+
+
+def test_mulde_rows_report_the_soft_weight_mulde_trains_with(tmp_path, small_graph, parser):
+    from neuralkg_distil.experiment.report import protocol_columns
+
+    exp = load_experiment(write_config(tmp_path, small_graph, **mulde_grid(flags={"mulde_soft_weight": 0.01})))
+    columns = protocol_columns(exp.jobs_for(Cell("tiny", "ComplEx", 16, 8, "MulDE"))["result"], None)
+    assert columns["alpha"] == 0.01  # not DistilE's alpha of the stage-1 flags

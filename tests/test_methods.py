@@ -53,8 +53,8 @@ def test_unknown_loss_and_method_are_one_line_errors():
 def test_grid_arms_are_the_experiment_methods():
     from neuralkg_distil.experiment.config import methods
 
-    assert set(grid_arms()) == {"DS", "-S1", "-S2", "IterDE"}
-    assert methods() == ("teacher", "no-DS", "DS", "-S1", "-S2", "IterDE")
+    assert set(grid_arms()) == {"DS", "-S1", "-S2", "IterDE", "MulDE"}
+    assert methods() == ("teacher", "no-DS", "DS", "-S1", "-S2", "IterDE", "MulDE")
 
 
 # --------------------------------------------------------------------------- a method in one file

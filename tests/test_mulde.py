@@ -109,6 +109,41 @@ def test_bad_mulde_flags_are_one_line_errors():
         method_named("MulDE").phase(2)
 
 
+@pytest.mark.parametrize("adversarial", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
+def test_default_hard_loss_is_the_no_ds_students_adv_loss(adversarial, weighted):
+    """MulDE's junior and a no-DS student learn from the same hard loss (NeuralKG's Adv_Loss)."""
+    import argparse
+
+    from neuralkg.loss import Adv_Loss
+
+    torch.manual_seed(0)
+    pos, neg, weight = torch.randn(6) * 3, torch.randn(6, 5) * 3, torch.rand(6) + 0.1
+    args = argparse.Namespace(negative_adversarial_sampling=adversarial, adv_temp=0.7, use_weight=weighted,
+                              model_name="RotatE", regularization=0.0)
+    expected = Adv_Loss(args, None)(pos.view(-1, 1), neg, weight if weighted else None)
+    ours = MulDE_Loss(args)(Scores.of(pos, neg), None, 1, weight if weighted else None)
+    assert torch.allclose(ours, expected, atol=1e-6)
+    # a masked negative (a true triple among shared negatives) weighs 0, as if it were not there
+    mask = torch.zeros(6, 5, dtype=torch.bool)
+    mask[:, 0] = True
+    masked = MulDE_Loss(args)(Scores.of(pos, neg), None, 1, weight if weighted else None, negative_mask=mask)
+    alone = Adv_Loss(args, None)(pos.view(-1, 1), neg[:, 1:], weight if weighted else None)
+    assert torch.allclose(masked, alone, atol=1e-6)
+
+
+def test_release_hard_loss_is_one_bce_over_gold_and_negatives():
+    pos, neg = torch.tensor([2.0, -1.0]), torch.tensor([[0.5, -0.5, 1.0], [0.0, 3.0, -2.0]])
+    loss = MulDE_Loss(None, mulde_hard_loss="bce")(Scores.of(pos, neg))
+    logits = torch.cat([pos.view(-1, 1), neg], 1)
+    labels = torch.tensor([[1.0, 0, 0, 0], [1.0, 0, 0, 0]])
+    assert torch.allclose(loss, torch.nn.functional.binary_cross_entropy_with_logits(logits, labels))
+    from neuralkg_distil.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--mulde_hard_loss must be one of adv, bce, got 'kl'"):
+        MulDE_Loss(None, mulde_hard_loss="kl")
+
+
 # ------------------------------------------------------------------------ through the CLI
 def _weights(path, prefix):
     state = torch.load(path, weights_only=True)["state_dict"]

@@ -52,6 +52,8 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     group.add_argument("--mulde_soft_weight", default=0.5, type=float, help="MulDE_Loss: weight of the KL soft loss.")
     group.add_argument("--mulde_temperature", default=1.0, type=float, help="MulDE_Loss: temperature of the KL soft loss.")
     group.add_argument("--mulde_tau_epochs", default=5, type=int, help="MulDE_Loss: attention temperature exp(epoch // E).")
+    group.add_argument("--mulde_hard_loss", default="adv", choices=("adv", "bce"),
+                       help="MulDE_Loss: the junior's hard loss: adv (no-DS's Adv_Loss) or bce (the release's).")
     group.add_argument("--rank_margin", default=1.0, type=float, help="gamma of the margin ranking loss (margin family).")
     group.add_argument("--lr_ref_dim", default=0, type=int, help="Scale each model's learning rate by (D / its dim) ** --lr_dim_power, so --lr is the rate of a D-dim model (NeuralKG's init range shrinks as 1 / dim); 0 = one rate for all.")
     group.add_argument("--lr_dim_power", default=1.0, type=float, help="Power of the --lr_ref_dim rule: 1 for distance models (TransE, TransH, RotatE), 0.5 for bilinear ones (ComplEx, DistMult).")

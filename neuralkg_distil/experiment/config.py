@@ -25,6 +25,11 @@ _RESERVED = {"data_path", "model_name", "emb_dim", "teacher_dim", "teacher_ckpt"
              "student_init", "run_dir", "output_dir", "seed", "litmodel_name", "overwrite", "resume"}
 
 
+def is_teacher_role(role: str) -> bool:
+    """``teacher``, ``teacher2``, ``teacher3``, ...: the roles a job's teachers depend under."""
+    return role == "teacher" or (role.startswith("teacher") and role[len("teacher"):].isdigit())
+
+
 @dataclass(frozen=True)
 class Cell:
     """One entry of the results table."""
@@ -87,6 +92,8 @@ class Experiment:
     # Rows of an earlier results.csv (``--keep_rows``), by cell key: a cell whose row is ``done``
     # with the cell's current job id counts as finished even when its job folder is gone.
     kept_rows: Dict[Tuple[str, str, int, int, str], Dict[str, Any]] = field(default_factory=dict)
+    # The file's ``arms:`` section: options of one grid method by its name (``MulDE: {teachers: [...]}``).
+    arm_options: Dict[str, Dict[str, Any]] = field(default_factory=dict)
 
     def preset_flags(self, kind: str, dataset: str, model: str) -> Dict[str, Any]:
         """The recipe's values for one job (the runner sets the reserved flags itself)."""
@@ -119,9 +126,8 @@ class Experiment:
         teachers: Dict[str, Job] = {}
         for cell in self.cells:
             jobs = self.jobs_for(cell)
-            job = jobs["result"] if cell.method == "teacher" else jobs.get("teacher")
-            if job is not None:
-                teachers[job.job_id] = job
+            found = [jobs["result"]] if cell.method == "teacher" else [j for r, j in jobs.items() if is_teacher_role(r)]
+            teachers.update((job.job_id, job) for job in found)
         return teachers
 
     def student_time_budgets(self) -> List[Job]:
@@ -153,6 +159,25 @@ class CellPlan:
         self.exp, self.cell = exp, cell
         self.teacher_dim, self.student_dim = cell.teacher_dim, cell.student_dim
         self.teacher = self.job("pretrain", cell.teacher_dim, "teacher")
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """The file's ``arms.<this cell's method>.<name>``, or ``default``."""
+        return self.exp.arm_options.get(self.cell.method, {}).get(name, default)
+
+    def teacher_of(self, model: str) -> Job:
+        """The pretraining of ``model`` at the teacher dimension: the job of that model's ``teacher`` cell."""
+        cell = self.cell
+        flags = self.exp.flags_for("pretrain", model, "teacher", cell.dataset)
+        return Job("pretrain", cell.dataset, model, cell.teacher_dim, flags, self.exp.seed)
+
+    def distil(self, teachers: Mapping[str, Job], forced: Mapping[str, Any]) -> Job:
+        """A stage-1 job of the student from ``teachers`` (by role: ``teacher``, ``teacher2``, ...); its
+        flags are the file's stage-1 flags, then ``arms.<method>.flags``, then the arm's ``forced`` ones."""
+        cell = self.cell
+        flags = {**self.exp.flags_for("stage1", cell.model, "student", cell.dataset), **self.option("flags", {}), **forced}
+        _check_flags(flags, f"{self.exp.source}: arms.{cell.method}")
+        return Job("stage1", cell.dataset, cell.model, self.student_dim, flags, self.exp.seed,
+                   teacher_dim=self.teacher_dim, deps=dict(teachers))
 
     def job(self, kind: str, dim: int, role: str, phase: Optional[str] = None, **extra: Any) -> Job:
         """A job of ``kind`` whose flags are those of ``phase`` (default: the kind's own)."""
@@ -304,6 +329,21 @@ def _flag_layers(raw: Mapping[str, Any], path: Path) -> Tuple[Dict[str, Any], Di
     return common, phases, models
 
 
+def _arm_options(raw: Mapping[str, Any], path: Path) -> Dict[str, Dict[str, Any]]:
+    """The file's ``arms:`` section, checked: known methods, mappings, no reserved flags."""
+    options = _mapping(raw, "arms", path)
+    for name, spec in options.items():
+        if name not in methods():
+            raise ConfigError(f"{path}: arms: unknown method {name!r}; valid: {', '.join(methods())}")
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"{path}: arms.{name} must be a mapping")
+        flags = spec.get("flags") or {}
+        if not isinstance(flags, Mapping):
+            raise ConfigError(f"{path}: arms.{name}.flags must be a mapping")
+        _check_flags(flags, f"{path}: arms.{name}.flags")
+    return {str(k): dict(v) for k, v in options.items()}
+
+
 def _check_preset(preset: Any, path: Path) -> None:
     if preset is None:
         return
@@ -346,7 +386,7 @@ def load_experiment(path: str | Path, output_dir: Optional[str] = None, data_roo
         name=str(raw.get("name", path.stem)), output_dir=out, seed=seed, datasets=datasets, cells=cells,
         common=common, phases={k: dict(v or {}) for k, v in phases.items()},
         models={k: {kk: dict(vv or {}) for kk, vv in v.items()} for k, v in models.items()},
-        jobs_in_parallel=jobs, source=path, preset=preset,
+        jobs_in_parallel=jobs, source=path, preset=preset, arm_options=_arm_options(raw, path),
     )
     _warn_time_budgets(exp, path)
     return exp

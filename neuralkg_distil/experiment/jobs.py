@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from neuralkg_distil.cli.parser import render_flags
-from neuralkg_distil.experiment.config import Experiment, Job
+from neuralkg_distil.experiment.config import Experiment, Job, is_teacher_role
 from neuralkg_distil.run.folder import RESULTS_FILE
 
 META_FILE = "job.json"
@@ -109,6 +109,12 @@ def curve_of(exp: Experiment, job: Job) -> List[Tuple[int, float]]:
 
 
 
+def teacher_jobs(job: Job) -> List[Job]:
+    """A job's teachers in role order (``teacher`` first, then ``teacher2``, ...)."""
+    roles = [r for r in job.deps if is_teacher_role(r)]
+    return [job.deps[r] for r in sorted(roles, key=lambda r: int(r[len("teacher"):] or 1))]
+
+
 def command_for(exp: Experiment, job: Job, parser: argparse.ArgumentParser) -> List[str]:
     """The ``neuralkg-distil`` flags of a job (without the program), including resume/overwrite."""
     flags: Dict[str, Any] = {"enable_progress_bar": False, "enable_model_summary": False, **job.flags}
@@ -120,10 +126,12 @@ def command_for(exp: Experiment, job: Job, parser: argparse.ArgumentParser) -> L
     if job.kind == "pretrain":
         argv += ["--litmodel_name", "PretrainLitModel"]
     else:
-        argv += ["--litmodel_name", "KGDistillLitModel", "--teacher_dim", str(job.teacher_dim)]
-        teacher = job.deps.get("teacher")
-        if teacher is not None:
-            argv += ["--teacher_ckpt", str(checkpoint_of(exp, teacher))]
+        argv += ["--litmodel_name", "KGDistillLitModel"]
+        teachers = teacher_jobs(job)
+        if len(teachers) <= 1:  # several (MulDE): each checkpoint gives its own dimension
+            argv += ["--teacher_dim", str(job.teacher_dim)]
+        if teachers:
+            argv += ["--teacher_ckpt", ",".join(str(checkpoint_of(exp, t)) for t in teachers)]
         if job.kind == "stage2":
             argv += ["--stage", "2", "--student_init", job.student_init]
             if job.student_init == "stage1":

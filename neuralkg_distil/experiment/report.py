@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from neuralkg_distil.checkpoint.files import atomic_write_json, atomic_write_text
 from neuralkg_distil.errors import ConfigError
-from neuralkg_distil.experiment.config import GRID_KEYS, Cell, Experiment, Job, methods
+from neuralkg_distil.experiment.config import GRID_KEYS, Cell, Experiment, Job, is_teacher_role, methods
 from neuralkg_distil.experiment.jobs import curve_of, epochs_reached, is_done, job_dir, meta_of, results_of
 
 METRICS = ("mrr", "hits@10", "hits@3", "hits@1", "mr")
@@ -27,7 +27,13 @@ COLUMNS = (
 # Lightning's epoch cap when --max_epochs is not given (and --max_steps is not either).
 DEFAULT_MAX_EPOCHS = 1000
 # What the paper tables call each method.
-LABELS = {"teacher": "teacher", "no-DS": "no-DS", "DS": "DS", "-S1": "DS -S1", "-S2": "DS -S2", "IterDE": "IterDE"}
+LABELS = {"teacher": "teacher", "no-DS": "no-DS", "DS": "DS", "-S1": "DS -S1", "-S2": "DS -S2", "IterDE": "IterDE",
+          "MulDE": "MulDE"}
+
+
+def label_of(method: str) -> str:
+    """What the tables call a grid method (a method without a label of its own: its name)."""
+    return LABELS.get(method, method)
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,21 +52,31 @@ def flag_of(job: Job, name: str) -> Any:
     return value
 
 
+def _loss_class(name: Any) -> Any:
+    """The loss class NeuralKG's name space holds under ``name`` (ours are registered on import), or None."""
+    import importlib
+
+    import neuralkg_distil  # noqa: F401 (registers our losses)
+
+    return getattr(importlib.import_module("neuralkg.loss"), str(name), None) if name else None
+
+
 def protocol_columns(job: Job, results: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """lr, alpha, beta, max_epochs and converged of a result job.
 
     ``lr`` is the rate the job's model trained with (``--lr`` after the ``--lr_ref_dim`` rule).
-    alpha (the student's soft weight) applies to distillation jobs, beta (the teacher's) to stage 2
-    only, and neither when the weighting is learned (``adaptive`` or ``calibrated``, DualDE_Loss's
-    default).
+    alpha (the student's soft weight: the flag the loss names as ``soft_weight_flag``, e.g.
+    ``--mulde_soft_weight``) applies to distillation jobs, beta (the teacher's) to stage 2 only, and
+    neither when the weighting is learned (``adaptive`` or ``calibrated``, DualDE_Loss's default).
     """
     from neuralkg_distil.training.optim import scaled_lr
 
     lr_flags = argparse.Namespace(**{k: flag_of(job, k) for k in ("lr", "lr_ref_dim", "lr_dim_power")})
     values: Dict[str, Any] = {"lr": scaled_lr(lr_flags, job.dim), "max_epochs": flag_of(job, "max_epochs")}
-    weighting = flag_of(job, "soft_weighting") or ("calibrated" if flag_of(job, "loss_name") == "DualDE_Loss" else "fixed")
+    loss = _loss_class(flag_of(job, "loss_name"))
+    weighting = flag_of(job, "soft_weighting") or getattr(loss, "default_weighting", "fixed")
     if job.kind != "pretrain" and weighting == "fixed":
-        values["alpha"] = flag_of(job, "alpha")
+        values["alpha"] = flag_of(job, getattr(loss, "soft_weight_flag", "alpha"))
         if job.kind == "stage2":
             values["beta"] = flag_of(job, "beta")
     if results is not None:
@@ -158,7 +174,7 @@ def cell_row(exp: Experiment, cell: Cell) -> Dict[str, Any]:
     row["epochs"] = results.get("epochs")
     row["wall_time_s"] = results.get("wall_time_s")
     # Time to produce the cell's model, its teacher excluded (teachers are shared).
-    own = list({j.job_id: j for role, j in jobs.items() if role != "teacher"}.values())  # "result" is also a named role
+    own = list({j.job_id: j for role, j in jobs.items() if not is_teacher_role(role)}.values())  # "result" is also a named role
     times = [(results_of(exp, j) or {}).get("wall_time_s") for j in own]
     row["total_wall_time_s"] = round(sum(t for t in times if t), 2) if all(times) else None
     if "teacher" in results["models"] and job.kind == "stage2":
@@ -203,7 +219,7 @@ def markdown(rows: Sequence[Dict[str, Any]], title: str) -> str:
             for r in found:
                 done = r is not None and r.get("status") == "done"
                 cells += [_fmt(r.get(k)) if done else ("n/a" if r is None else "*") for k in shown]
-            out.append("| " + " | ".join([str(dim), LABELS[method]] + cells) + " |")
+            out.append("| " + " | ".join([str(dim), label_of(method)] + cells) + " |")
         out.append("")
     unfinished = [r for r in rows if r.get("status") != "done"]
     if unfinished:
@@ -243,11 +259,11 @@ def plot(rows: Sequence[Dict[str, Any]], folder: Path) -> List[Path]:
             continue
         fig, ax = plt.subplots(figsize=(5, 3.6))
         styles = {"no-DS": ("s-", "tab:gray"), "DS": ("o-", "tab:red"), "-S1": ("^--", "tab:blue"), "-S2": ("v--", "tab:green"),
-                  "IterDE": ("D-", "tab:purple")}
+                  "IterDE": ("D-", "tab:purple"), "MulDE": ("P-", "tab:orange")}
         for method, (style, color) in styles.items():
             points = sorted((r["student_dim"], r["mrr"]) for r in students if r["method"] == method)
             if points:
-                ax.plot(*zip(*points), style, color=color, label=LABELS[method])
+                ax.plot(*zip(*points), style, color=color, label=label_of(method))
         teacher = [r for r in group if r["method"] == "teacher"]
         if teacher:
             ax.axhline(teacher[0]["mrr"], color="black", linestyle=":", label=f"teacher ({tdim})")
@@ -319,7 +335,7 @@ def curve_plots(exp: Experiment, folder: Path) -> List[Path]:
         for method, (style, color) in styles.items():
             if method in curves:
                 epochs, mrr = zip(*curves[method])
-                ax.plot(epochs, mrr, style, color=color, marker=".", markersize=3, label=LABELS[method])
+                ax.plot(epochs, mrr, style, color=color, marker=".", markersize=3, label=label_of(method))
         if "DS" in curves:
             stage1 = results_of(exp, exp.jobs_for(Cell(dataset, model, tdim, sdim, "DS"))["stage1"]) or {}
             if stage1.get("epochs"):

@@ -19,11 +19,14 @@ and teachers pretrained by NeuralKG on |R| relations, which have no ``r^-1`` to 
 the release's ``2|R|`` rows of ``W``: row ``r`` for tail queries, ``|R| + r`` for head queries, which
 is where the release's reciprocal relation ``r^-1`` would sit.
 
-One stage: the teachers stay frozen throughout (``max_teachers`` is unbounded); no grid arm yet.
+One stage: the teachers stay frozen throughout (``max_teachers`` is unbounded). The experiment grid's
+``MulDE`` arm pretrains one teacher per model of ``arms: {MulDE: {teachers: [...]}}`` (default
+:data:`DEFAULT_TEACHERS`) at the cell's teacher dimension, the same jobs as those models' ``teacher``
+cells, and distils them into the cell's model at the student dimension.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -44,6 +47,30 @@ def junior_candidates(model: torch.nn.Module, pos: torch.Tensor, mode: str, k: i
         return scores.topk(k, dim=1).indices
 
 
+# The issue's four NeuralKG-side families: translational, bilinear, rotational and hyperbolic.
+DEFAULT_TEACHERS: Tuple[str, ...] = ("TransE", "ComplEx", "RotatE", "RotH")
+# The file's stage-1 flags (DistilE's alpha, schedules) stay and MulDE_Loss ignores them; the loss is forced.
+ARM_LOSS = {"loss_name": "MulDE_Loss"}
+
+
+def teacher_models(plan: Any) -> List[str]:
+    """The models of the MulDE arm's teachers: ``arms.MulDE.teachers`` of the file, or the default."""
+    models = plan.option("teachers", list(DEFAULT_TEACHERS))
+    if not isinstance(models, (list, tuple)) or not models or not all(isinstance(m, str) and m for m in models):
+        raise ConfigError(f"arms.MulDE.teachers must be a non-empty list of model names, got {models!r}")
+    if len(set(models)) != len(models):
+        raise ConfigError(f"arms.MulDE.teachers lists a model twice: {', '.join(models)}")
+    return list(models)
+
+
+def _arm(plan: Any) -> Dict[str, Any]:
+    """One pretrained teacher per model (roles ``teacher``, ``teacher2``, ...), one stage-1 junior."""
+    models = teacher_models(plan)
+    teachers = {("teacher" if i == 0 else f"teacher{i + 1}"): plan.teacher_of(m) for i, m in enumerate(models)}
+    junior = plan.distil(teachers, {**ARM_LOSS, "teacher_model": ",".join(models)})
+    return {**teachers, "result": junior}
+
+
 class MulDE(DistillationMethod):
     """Frozen teachers, a senior that merges them per query, a junior that learns from it; MulDE_Loss."""
 
@@ -51,9 +78,9 @@ class MulDE(DistillationMethod):
     loss_class = MulDE_Loss
     summary = "several frozen teachers on the junior's top-K, merged by relation scaling and contrastive attention"
     phases = STAGE1_ONLY
-    arms: Dict[str, Any] = {}
+    arms: Dict[str, Any] = {"MulDE": _arm}
     max_teachers = None
-    flags = ("teacher_model", "mulde_topk", "mulde_soft_weight", "mulde_temperature", "mulde_tau_epochs")
+    flags = ("teacher_model", "mulde_topk", "mulde_soft_weight", "mulde_temperature", "mulde_tau_epochs", "mulde_hard_loss")
 
     def prepare(self, system: Any) -> None:
         """Size the senior (``2|R| x m``) and check ``--mulde_topk`` against the entity count."""

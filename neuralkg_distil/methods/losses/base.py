@@ -95,6 +95,7 @@ class DistillationLoss(nn.Module):
     """
 
     default_weighting = "fixed"
+    soft_weight_flag = "alpha"  # the flag of the student's soft weight (the results' alpha column)
     learns_with_models = False  # True: the loss's own parameters (MulDE's senior) train at --lr, not --gate_lr
 
     def __init__(self, args: Optional[argparse.Namespace] = None, model: Optional[nn.Module] = None, **overrides: Any):
