@@ -503,3 +503,13 @@ def test_mulde_rows_report_the_soft_weight_mulde_trains_with(tmp_path, small_gra
     exp = load_experiment(write_config(tmp_path, small_graph, **mulde_grid(flags={"mulde_soft_weight": 0.01})))
     columns = protocol_columns(exp.jobs_for(Cell("tiny", "ComplEx", 16, 8, "MulDE"))["result"], None)
     assert columns["alpha"] == 0.01  # not DistilE's alpha of the stage-1 flags
+
+
+def test_arm_flags_apply_to_that_arm_only(tmp_path, small_graph, parser):
+    grid = [{"dataset": "tiny", "model": "ComplEx", "teacher_dim": 16, "student_dim": 4, "method": ["-S2", "IterDE"]}]
+    phases = {"pretrain": {"loss_name": "Adv_Loss"}, "stage1": {"loss_name": "DistilE_Loss", "soft_weight_schedule": "anneal"}}
+    exp = load_experiment(write_config(tmp_path, small_graph, grid=grid, phases=phases,
+                                       arms={"IterDE": {"flags": {"soft_weight_schedule": "linear"}}}))
+    chain = exp.jobs_for(Cell("tiny", "ComplEx", 16, 4, "IterDE"))
+    assert {chain[k].flags["soft_weight_schedule"] for k in ("link1", "link2")} == {"linear"}
+    assert exp.jobs_for(Cell("tiny", "ComplEx", 16, 4, "-S2"))["result"].flags["soft_weight_schedule"] == "anneal"

@@ -202,9 +202,11 @@ class CellPlan:
                         student_init="random", deps={"teacher": self.teacher})
 
     def link(self, dim: int, teacher: Job, defaults: Mapping[str, Any]) -> Job:
-        """A stage-1 job at ``dim`` distilled from ``teacher``'s result; ``defaults`` give way to the file's flags."""
+        """A stage-1 job at ``dim`` distilled from ``teacher``'s result; ``defaults`` give way to the file's
+        stage-1 flags, and those to ``arms.<method>.flags`` (e.g. IterDE's schedule apart from -S2's)."""
         cell = self.cell
-        flags = {**defaults, **self.exp.flags_for("stage1", cell.model, "student", cell.dataset)}
+        flags = {**defaults, **self.exp.flags_for("stage1", cell.model, "student", cell.dataset), **self.option("flags", {})}
+        _check_flags(flags, f"{self.exp.source}: arms.{cell.method}")
         return Job("stage1", cell.dataset, cell.model, dim, flags, self.exp.seed, teacher_dim=teacher.dim,
                    deps={"teacher": teacher})
 
