@@ -439,7 +439,13 @@ def test_iterde_cells_chain_halving_links_each_from_the_one_before(tmp_path, sma
     assert counts["failed"] == 0 and counts["done"] == 4  # teacher, no-DS, two links
     rows = {r["method"]: r for r in rows_of(exp)}
     assert rows["IterDE"]["status"] == "done" and rows["IterDE"]["total_wall_time_s"] == 3.0  # both links, teacher apart
-    assert "IterDE" in (exp.output_dir / "results.md").read_text()
+    report = (exp.output_dir / "results.md").read_text()
+    assert "IterDE" in report and "## IterDE chain: tiny ComplEx 16 -> 4" in report
+    assert "| 2 | 4 | 0.500 | 0.700 | 0.500 | 2 | 1.500 |" in report and "The links' training time: 3 s" in report
+    with (exp.output_dir / "chains.csv").open() as handle:
+        chain = list(csv.DictReader(handle))
+    assert [(r["link"], r["dim"], r["status"]) for r in chain] == [("0", "16", "done"), ("1", "8", "done"), ("2", "4", "done")]
+    assert (exp.output_dir / "plots" / "tiny_ComplEx_T16_S4_chain.png").stat().st_size > 1000
 
 
 def mulde_grid(**arm):

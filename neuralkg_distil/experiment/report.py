@@ -273,14 +273,14 @@ def plot(rows: Sequence[Dict[str, Any]], folder: Path) -> List[Path]:
         ax.set_xlabel("student dimension")
         ax.set_ylabel("test MRR")
         ax.set_title(f"{model} on {dataset}")
-        written.append(_finish_plot(plt, fig, ax, folder / f"{dataset}_{model}_T{tdim}.png"))
+        written.append(finish_plot(plt, fig, ax, folder / f"{dataset}_{model}_T{tdim}.png"))
     return written
 
 
 Curve = List[Tuple[int, float]]
 
 
-def _finish_plot(plt: Any, fig: Any, ax: Any, path: Path) -> Path:
+def finish_plot(plt: Any, fig: Any, ax: Any, path: Path) -> Path:
     """Grid, legend and layout of one figure, saved to ``path`` and closed."""
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -326,7 +326,7 @@ def curve_plots(exp: Experiment, folder: Path) -> List[Path]:
     written: List[Path] = []
     groups = dict.fromkeys((c.dataset, c.model, c.teacher_dim, c.student_dim) for c in exp.cells if c.method != "teacher")
     styles = {"no-DS": ("-", "tab:gray"), "DS": ("-", "tab:red"), "-S2": ("--", "tab:green"), "-S1": ("--", "tab:blue"),
-              "IterDE": ("-", "tab:purple")}
+              "IterDE": ("-", "tab:purple"), "MulDE": ("-", "tab:orange")}
     for dataset, model, tdim, sdim in groups:
         curves = method_curves(exp, dataset, model, tdim, sdim)
         if not curves:
@@ -343,7 +343,7 @@ def curve_plots(exp: Experiment, folder: Path) -> List[Path]:
         ax.set_xlabel("epoch")
         ax.set_ylabel("valid MRR")
         ax.set_title(f"{model} on {dataset}, teacher {tdim} -> student {sdim}", fontsize=9)
-        written.append(_finish_plot(plt, fig, ax, folder / f"{dataset}_{model}_T{tdim}_S{sdim}_curves.png"))
+        written.append(finish_plot(plt, fig, ax, folder / f"{dataset}_{model}_T{tdim}_S{sdim}_curves.png"))
     return written
 
 
@@ -354,9 +354,18 @@ def write_reports(exp: Experiment, plots: bool = True) -> Dict[str, Path]:
     paths = {"csv": out / "results.csv", "json": out / "results.json", "markdown": out / "results.md"}
     write_csv(rows, paths["csv"])
     atomic_write_json({"experiment": exp.name, "rows": rows}, paths["json"])
-    atomic_write_text(markdown(rows, f"{exp.name}: results"), paths["markdown"])
+    from neuralkg_distil.experiment.chains import chain_markdown, chain_plots, chain_rows, write_chain_csv
+
+    chains = chain_rows(exp)
+    text = markdown(rows, f"{exp.name}: results")
+    if chains:
+        paths["chains"] = out / "chains.csv"
+        write_chain_csv(chains, paths["chains"])
+        text += "\n" + chain_markdown(chains)
+    atomic_write_text(text, paths["markdown"])
     if plots:
-        for i, path in enumerate(plot(rows, out / "plots") + curve_plots(exp, out / "plots")):
+        drawn = plot(rows, out / "plots") + curve_plots(exp, out / "plots") + chain_plots(exp, out / "plots")
+        for i, path in enumerate(drawn):
             paths[f"plot{i}"] = path
     return paths
 
