@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from neuralkg_distil.checkpoint.files import atomic_write_text
 from neuralkg_distil.experiment.config import Cell, Experiment, Job
+from neuralkg_distil.experiment.figures import finish_plot, label_of
 from neuralkg_distil.experiment.jobs import results_of
 
 LINK = re.compile(r"^link(\d+)$")
@@ -109,7 +110,6 @@ def chain_plots(exp: Experiment, folder: Path) -> List[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from neuralkg_distil.experiment.report import finish_plot, label_of
 
     written: List[Path] = []
     marks = {"no-DS": ("s", "tab:gray"), "-S2": ("v", "tab:green"), "DS": ("o", "tab:red")}

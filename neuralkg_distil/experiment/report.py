@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from neuralkg_distil.checkpoint.files import atomic_write_json, atomic_write_text
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.experiment.config import GRID_KEYS, Cell, Experiment, Job, is_teacher_role, methods
+from neuralkg_distil.experiment.figures import finish_plot, label_of
 from neuralkg_distil.experiment.jobs import curve_of, epochs_reached, is_done, job_dir, meta_of, results_of
 
 METRICS = ("mrr", "hits@10", "hits@3", "hits@1", "mr")
@@ -26,16 +27,6 @@ COLUMNS = (
 )
 # Lightning's epoch cap when --max_epochs is not given (and --max_steps is not either).
 DEFAULT_MAX_EPOCHS = 1000
-# What the paper tables call each method.
-LABELS = {"teacher": "teacher", "no-DS": "no-DS", "DS": "DS", "-S1": "DS -S1", "-S2": "DS -S2", "IterDE": "IterDE",
-          "MulDE": "MulDE"}
-
-
-def label_of(method: str) -> str:
-    """What the tables call a grid method (a method without a label of its own: its name)."""
-    return LABELS.get(method, method)
-
-
 @functools.lru_cache(maxsize=1)
 def _defaults() -> Dict[str, Any]:
     """The training command's defaults (NeuralKG's and ours), for flags a job does not set."""
@@ -278,17 +269,6 @@ def plot(rows: Sequence[Dict[str, Any]], folder: Path) -> List[Path]:
 
 
 Curve = List[Tuple[int, float]]
-
-
-def finish_plot(plt: Any, fig: Any, ax: Any, path: Path) -> Path:
-    """Grid, legend and layout of one figure, saved to ``path`` and closed."""
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def method_curves(exp: Experiment, dataset: str, model: str, tdim: int, sdim: int) -> Dict[str, Curve]:
