@@ -152,6 +152,40 @@ class KgeAdapterCase:
             torch.testing.assert_close(scorer.score_tails(h, r).gather(1, t[:, None]), model(pos).reshape(-1, 1), **TOL)
 
     @pytest.mark.parametrize("mode", MODES)
+    def test_all_entity_and_training_scores_in_row_blocks(self, mode: str) -> None:
+        """Cache-sized row blocks (forced tiny here) change neither the all-entity scores nor the
+        per-triple training scores, and, where the scorer blocks under autograd, not the gradients."""
+        import neuralkg_distil.kge.scoring as scoring
+
+        model = self.make_model().eval()
+        batch = _batch(10, 7, mode)
+        pos, neg = batch["positive_sample"], batch["negative_sample"]
+        h, r, t = pos.unbind(1)
+        scorer, train = scorer_for(model), train_scorer_for(model)
+        with torch.no_grad():
+            full = scorer.score_heads(r, t) if mode == "head-batch" else scorer.score_tails(h, r)
+        whole = None if train is None else scores_and_grads(model, lambda: train.score_batch(pos, neg, mode))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(scoring, "_TRAIN_BLOCK_ELEMENTS", 1)
+            mp.setattr(scoring, "_MIN_BLOCK_ROWS", 3)
+            module = __import__(type(scorer).__module__, fromlist=["_"])
+            if hasattr(module, "BLOCK_SCORES"):
+                mp.setattr(module, "BLOCK_SCORES", 2 * NUM_ENT)
+            with torch.no_grad():
+                blocked = scorer.score_heads(r, t) if mode == "head-batch" else scorer.score_tails(h, r)
+                if train is not None:
+                    assert train._block_rows(neg) == 3  # noqa: SLF001 (the blocks really are taken)
+                    blocked_neg = train.score_batch(pos, neg, mode)[1]
+            in_blocks = None if train is None else scores_and_grads(model, lambda: train.score_batch(pos, neg, mode))
+        torch.testing.assert_close(blocked, full, **TOL)
+        if train is None:
+            return
+        torch.testing.assert_close(blocked_neg, whole[1].detach(), **TOL)
+        torch.testing.assert_close(in_blocks[1], whole[1], **TOL)
+        for key in whole[2]:
+            torch.testing.assert_close(in_blocks[2][key], whole[2][key], **TOL, msg=lambda m: f"grad of {key}: {m}")
+
+    @pytest.mark.parametrize("mode", MODES)
     @pytest.mark.parametrize("layout", ["per-triple", "shared"])
     def test_score_batch_equals_forward(self, layout: str, mode: str) -> None:
         """Values and gradients of the training path equal ``model(pos)`` / ``model(pos, neg, mode)``."""

@@ -173,9 +173,24 @@ class RotH(nn.Module):
         return self.score_func(*self._ids(batch["positive_sample"], None, mode))
 
 
+# Row blocks of the all-entity scorer on the CPU hold about this many scores: the dozen elementwise
+# passes of the distance then run in cache (a WN18RR batch of 1024 rows at once: 42M scores per pass,
+# ~6x slower). A GPU takes the whole batch in one launch per pass.
+BLOCK_SCORES = 1 << 19
+
+
+def _block_rows(num_candidates: int, device: torch.device) -> int:
+    if device.type != "cpu":
+        return 1 << 62
+    return max(1, BLOCK_SCORES // max(1, num_candidates))
+
+
 class RotHScorer(_BaseScorer):
-    """RotH's fast path: all-entity distances from one matrix product per batch (tails) or per
-    distinct relation (heads: the query depends on the candidate head)."""
+    """RotH's fast path: all-entity distances from matrix products (tails: one per block of rows;
+    heads: one per distinct relation and block), in row blocks of about :data:`BLOCK_SCORES` scores."""
+
+    # a RotH-32 junior on 1024 x 500 candidates: forward and backward 1.9 s whole, 0.85 s in blocks
+    blocks_with_grad = True
 
     def _relation(self, r: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         m = self.model
@@ -189,11 +204,16 @@ class RotHScorer(_BaseScorer):
         q = roth_query(m.ent_emb.weight[h], trans, rot, c)  # (B, d), c (B, 1)
         ents = self._candidates(m.ent_emb.weight, entities)
         norms = _norm(ents).T  # (1, N)
-        gain = _exp_gain(c.sqrt() * norms)  # (B, N): exp0 of every entity with each row's curvature
-        xy = (q @ ents.T) * gain
-        dist = pairwise_distance(xy, (q * q).sum(-1, keepdim=True), (gain * norms) ** 2, c)
         bias = self._candidates(m.ent_bt.weight, entities).T
-        return m.ent_bh.weight[h] + bias - dist * dist
+        q2, b_h = (q * q).sum(-1, keepdim=True), m.ent_bh.weight[h]
+        blocks = []
+        step = _block_rows(ents.shape[0], ents.device)
+        for i in range(0, q.shape[0], step):
+            rows = slice(i, i + step)
+            gain = _exp_gain(c[rows].sqrt() * norms)  # (b, N): exp0 of every entity with each row's curvature
+            dist = pairwise_distance((q[rows] @ ents.T) * gain, q2[rows], (gain * norms) ** 2, c[rows])
+            blocks.append(b_h[rows] + bias - dist * dist)
+        return torch.cat(blocks) if len(blocks) > 1 else blocks[0]
 
     def score_heads(self, r: LongTensor, t: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
         """Scores of ``(e, r_b, t_b)`` for all ``e`` (or the ``entities`` given)."""
@@ -202,14 +222,17 @@ class RotHScorer(_BaseScorer):
         ents = self._candidates(m.ent_emb.weight, entities)
         b_h = self._candidates(m.ent_bh.weight, entities).T
         out = torch.empty(r.shape[0], ents.shape[0], dtype=ents.dtype, device=ents.device)
+        step = _block_rows(ents.shape[0], ents.device)
         for rel in torch.unique(r).tolist():
-            rows = (r == rel).nonzero().squeeze(1)
             trans, rot, c = self._relation(torch.tensor([rel], device=r.device))
             queries = roth_query(ents, trans, rot, c)  # (N, d): every candidate head under this relation
-            y = expmap0(m.ent_emb.weight[t[rows]], c)  # (b, d)
-            dist = pairwise_distance(y @ queries.T, (queries * queries).sum(-1).unsqueeze(0),
-                                     (y * y).sum(-1, keepdim=True), c)
-            out[rows] = b_h + m.ent_bt.weight[t[rows]] - dist * dist
+            queries_t, q2 = queries.T, (queries * queries).sum(-1).unsqueeze(0)
+            rel_rows = (r == rel).nonzero().squeeze(1)
+            for i in range(0, rel_rows.shape[0], step):
+                rows = rel_rows[i:i + step]
+                y = expmap0(m.ent_emb.weight[t[rows]], c)  # (b, d)
+                dist = pairwise_distance(y @ queries_t, q2, (y * y).sum(-1, keepdim=True), c)
+                out[rows] = b_h + m.ent_bt.weight[t[rows]] - dist * dist
         return out
 
     def _train_scores(self, h, r, t, negatives, head, layout):
