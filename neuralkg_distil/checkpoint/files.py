@@ -5,13 +5,15 @@ pickle that would run code is refused before anything in it executes.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 
@@ -146,6 +148,16 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
     """Write UTF-8 text atomically (temporary file + rename)."""
     data = text.encode("utf-8")
     return _atomic(Path(path), lambda handle: handle.write(data))
+
+
+def atomic_write_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], path: str | os.PathLike) -> Path:
+    """Write ``rows`` as CSV with exactly ``columns`` (missing keys empty, extra keys left out), atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row.get(k) for k in columns})
+    return atomic_write_text(buffer.getvalue(), path)
 
 
 def dictionary_checksum(data_path: str | os.PathLike) -> str:

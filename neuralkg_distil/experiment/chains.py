@@ -3,13 +3,11 @@ valid MRR, epochs and wall time, as ``chains.csv``, a section of ``results.md`` 
 the chain against the same cell group's no-DS and one-step students."""
 from __future__ import annotations
 
-import csv
-import io
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
-from neuralkg_distil.checkpoint.files import atomic_write_text
+from neuralkg_distil.checkpoint.files import atomic_write_csv
 from neuralkg_distil.experiment.config import Cell, Experiment, Job
 from neuralkg_distil.experiment.figures import finish_plot, label_of
 from neuralkg_distil.experiment.jobs import results_of
@@ -80,12 +78,8 @@ def chain_markdown(rows: Sequence[Dict[str, Any]]) -> str:
 
 
 def write_chain_csv(rows: Sequence[Dict[str, Any]], path: Path) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CHAIN_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: row.get(k) for k in CHAIN_COLUMNS})
-    atomic_write_text(buffer.getvalue(), path)
+    """The rows as CSV with the CHAIN_COLUMNS columns, written atomically."""
+    atomic_write_csv(rows, CHAIN_COLUMNS, path)
 
 
 def _baselines(exp: Experiment, cell: Cell) -> List[Tuple[str, float]]:

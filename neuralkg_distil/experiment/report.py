@@ -4,12 +4,11 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
-import io
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from neuralkg_distil.checkpoint.files import atomic_write_json, atomic_write_text
+from neuralkg_distil.checkpoint.files import atomic_write_csv, atomic_write_json, atomic_write_text
 from neuralkg_distil.errors import ConfigError
 from neuralkg_distil.experiment.config import GRID_KEYS, Cell, Experiment, Job, is_teacher_role, methods
 from neuralkg_distil.experiment.figures import finish_plot, label_of
@@ -222,12 +221,8 @@ def markdown(rows: Sequence[Dict[str, Any]], title: str) -> str:
 
 
 def write_csv(rows: Sequence[Dict[str, Any]], path: Path) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: row.get(k) for k in COLUMNS})
-    atomic_write_text(buffer.getvalue(), path)
+    """The rows as CSV with the COLUMNS columns, written atomically."""
+    atomic_write_csv(rows, COLUMNS, path)
 
 
 def plot(rows: Sequence[Dict[str, Any]], folder: Path) -> List[Path]:
