@@ -90,6 +90,26 @@ def test_fewer_candidates_than_k_leave_minus_inf_and_minus_one(monkeypatch) -> N
     assert (values[:, :-1] >= values[:, 1:]).all()  # best first
 
 
+@pytest.mark.parametrize("name", ["TransE", "TransH", "ComplEx", "RotatE"])
+def test_every_dimension_scores_as_the_full_rows(name, monkeypatch) -> None:
+    """Every score at every width: the column loops go by groups of 8 / 4 / 2 / 1, and TransE at
+    8 dims has its own one-pass loop (``finished_l1_8``)."""
+    calls = _spy(monkeypatch, width=32)  # three full tiles and a partial one
+    for dim in (1, 2, 3, 4, 5, 7, 8, 9, 12, 16, 17, 24, 33):
+        model = _model(name, dim=dim, num_ent=100)
+        h, r, t = _queries(rows=9, num_ent=100)
+        calls.clear()
+        with torch.no_grad():
+            values, ids, ranks = stream_queries(scorer_for(model), True, h, r, 100, k=100, targets=t)
+            full = scorer_for(model).score_tails(h, r)
+        assert calls, dim
+        torch.testing.assert_close(values, torch.gather(full, 1, ids), rtol=1e-5, atol=1e-5, msg=f"dim {dim}")
+        torch.testing.assert_close(values, full.sort(1, descending=True).values, rtol=1e-5, atol=1e-5, msg=f"dim {dim}")
+        assert (values[:, :-1] >= values[:, 1:]).all(), dim
+        target_rank = (full > full.gather(1, t[:, None]) + 1e-4).sum(1) + 1
+        assert ((ranks - target_rank.to(ranks.dtype)).abs() <= (full - full.gather(1, t[:, None])).abs().lt(1e-4).sum(1)).all(), dim
+
+
 def test_clamped_scores_tie_as_the_torch_path_does(monkeypatch) -> None:
     """SimplE clamps its scores to [-20, 20]: many candidates tie at the clamp."""
     model = _model("SimplE")
