@@ -92,8 +92,8 @@ def test_fewer_candidates_than_k_leave_minus_inf_and_minus_one(monkeypatch) -> N
 
 @pytest.mark.parametrize("name", ["TransE", "TransH", "ComplEx", "RotatE"])
 def test_every_dimension_scores_as_the_full_rows(name, monkeypatch) -> None:
-    """Every score at every width: the column loops go by groups of 8 / 4 / 2 / 1 and every
-    remainder shape must sum and finish the same scores as the full rows."""
+    """Every score at every width: the column loops go by groups of 8 / 4 / 2 / 1, and TransE at
+    8 dims has its own one-pass loop (``finished_l1_8``)."""
     calls = _spy(monkeypatch, width=32)  # three full tiles and a partial one
     empty = (torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long))
     for dim in (1, 2, 3, 4, 5, 7, 8, 9, 12, 16, 17, 24, 33):

@@ -160,6 +160,34 @@ def tile_modulus(q, cols, aux, e0, w, out):  # pragma: no cover - compiled
         d += 1
 
 
+# TransE at 8 dimensions: the whole entity column fits in registers, so the score is finished
+# and counted in the loop that sums it, with no second pass over the tile (``finish``), which
+# was a third of the time there. Measured per score, one thread, paired, best of 16 beside two
+# trainings: 0.63 -> 0.47 ns. The same one pass for TransH-8 (projection and distance together)
+# measured no faster (1.17 vs 1.14 ns) and is not kept; wider models keep the column groups and
+# ``finish``, whose pass is a small part of their time.
+
+
+@njit(fastmath=tile_math, cache=True)
+def finished_l1_8(q, cols, e0, w, out, post, thr):  # pragma: no cover - compiled
+    """``tile_l1`` and ``finish`` in one loop for an 8-dim query; how many beat ``thr``."""
+    mult, add, lo, hi = post[0], post[1], post[2], post[3]
+    e1 = e0 + w
+    a0, a1, a2, a3, a4, a5, a6, a7 = q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7]
+    c0, c1, c2, c3 = cols[0, e0:e1], cols[1, e0:e1], cols[2, e0:e1], cols[3, e0:e1]
+    c4, c5, c6, c7 = cols[4, e0:e1], cols[5, e0:e1], cols[6, e0:e1], cols[7, e0:e1]
+    seg = out[:w]
+    total = 0
+    for e in range(w):
+        v = (((abs(a0 - c0[e]) + abs(a1 - c1[e])) + (abs(a2 - c2[e]) + abs(a3 - c3[e]))) + (
+            (abs(a4 - c4[e]) + abs(a5 - c5[e])) + (abs(a6 - c6[e]) + abs(a7 - c7[e])))) * mult + add
+        v = lo if v < lo else v
+        v = hi if v > hi else v
+        seg[e] = v
+        total += v > thr
+    return total
+
+
 @njit(cache=True)
 def finish(buf, w, mult, add, lo, hi, threshold):  # pragma: no cover - compiled
     """Raw sums -> scores in place; returns how many beat ``threshold`` (NaN never does).
@@ -201,8 +229,11 @@ def merge(buf, w, e0, k, top_v, top_i):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def tile(kind, q, cols, aux, e0, w, out):  # pragma: no cover - compiled
-    """Raw scores of query ``q`` against entities ``e0 .. e0 + w`` into ``out[:w]``."""
+def tile(kind, q, cols, aux, e0, w, out, post, thr):  # pragma: no cover - compiled
+    """Scores of query ``q`` against entities ``e0 .. e0 + w`` into ``out[:w]``; how many beat ``thr``."""
+    dim = q.shape[0]
+    if kind == L1 and dim == 8:
+        return finished_l1_8(q, cols, e0, w, out, post, thr)
     if kind == DOT:
         tile_dot(q, cols, aux, e0, w, out)
     elif kind == L1:
@@ -211,6 +242,7 @@ def tile(kind, q, cols, aux, e0, w, out):  # pragma: no cover - compiled
         tile_l1_hyperplane(q, cols, aux, e0, w, out)
     else:
         tile_modulus(q, cols, aux, e0, w, out)
+    return finish(out, w, post[0], post[1], post[2], post[3], thr)
 
 
 @njit(cache=True)
@@ -241,8 +273,7 @@ def target_score_of(kind, q, cols, aux, t, width, post, buf):  # pragma: no cove
     num_ent = cols.shape[1]
     t0 = (t // width) * width
     tw = min(num_ent, t0 + width) - t0
-    tile(kind, q, cols, aux, t0, tw, buf)
-    finish(buf, tw, post[0], post[1], post[2], post[3], np.inf)
+    tile(kind, q, cols, aux, t0, tw, buf, post, np.float32(np.inf))
     return buf[t - t0]
 
 
@@ -254,6 +285,7 @@ def stream(kind, queries, cols, aux, width, group, post, k, top_v, top_i,
     num_ent = cols.shape[1]
     have_targets = targets.shape[0] > 0
     have_known = known_ptr.shape[0] > 0
+    inf32 = np.float32(np.inf)
     for gi in prange((rows + group - 1) // group):
         g0 = gi * group
         g1 = min(rows, g0 + group)
@@ -267,8 +299,8 @@ def stream(kind, queries, cols, aux, width, group, post, k, top_v, top_i,
         for e0 in range(0, num_ent, width):
             w = min(num_ent, e0 + width) - e0
             for b in range(g0, g1):
-                tile(kind, queries[b], cols, aux[b], e0, w, buf)
-                above = finish(buf, w, post[0], post[1], post[2], post[3], top_v[b, k - 1] if k > 0 else np.inf)
+                # a float32 threshold: a float64 one halves the width of the compares
+                above = tile(kind, queries[b], cols, aux[b], e0, w, buf, post, top_v[b, k - 1] if k > 0 else inf32)
                 if have_known:
                     cursor[b - g0] = mask_known(buf, e0, e0 + w, cursor[b - g0], known_ptr[b + 1], known_cols)
                 if above > 0:
