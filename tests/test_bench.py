@@ -5,6 +5,8 @@ import re
 import subprocess
 import sys
 
+import torch
+
 from conftest import REPO
 
 
@@ -53,3 +55,13 @@ def test_epoch_bench_table_and_summary(small_graph):
         assert column in out, column
     last = out.strip().splitlines()[-1]
     assert re.fullmatch(r"epoch_s_max=\d+\.\d\d epoch_speedup_min=\d+\.\d stage1_over_nods_max=\d+\.\d\d", last), last
+
+
+def test_inference_rounds_time_every_dimension_once_per_round_in_rotating_order():
+    from neuralkg_distil.bench.inference import interleaved_times
+
+    order = []
+    runs = [lambda i=i: order.append(i) for i in range(3)]
+    times = interleaved_times(runs, 4, torch.device("cpu"))
+    assert [len(t) for t in times] == [4, 4, 4]
+    assert order == [0, 1, 2, 1, 2, 0, 2, 0, 1, 0, 1, 2]

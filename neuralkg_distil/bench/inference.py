@@ -2,9 +2,10 @@
 
 For a teacher and students of smaller dimensions: parameter count, and the time to answer link
 prediction for every WN18RR triple (train + valid + test, 93,003): the query ``(h, r, ?)`` of each
-triple (``--both`` adds ``(?, r, t)``) against all entities, in batches of 1024, mean of
-``--repeats`` runs after a warm-up, with the speed-up over the teacher. Each query keeps only its
-running top-``--k`` while entity blocks are scored (:func:`~neuralkg_distil.evaluation.ranking.stream_queries`,
+triple (``--both`` adds ``(?, r, t)``) against all entities, in batches of 1024, with the speed-up
+over the teacher. A layout's models are timed in ``--repeats`` interleaved rounds (each round
+times every dimension once, the order rotating) and each row reports the median, with min and
+max. Each query keeps only its running top-``--k`` while entity blocks are scored (:func:`~neuralkg_distil.evaluation.ranking.stream_queries`,
 the path ``predict`` and the evaluator use); ``--full_rows`` times the old definition instead
 (one full all-entity score row per query, written and discarded). On the CPU the top-k runs in
 the fused kernels of :mod:`~neuralkg_distil.evaluation.cpu_kernels` (``--torch_path``: the torch
@@ -45,30 +46,48 @@ def answer_all(scorer: Any, triples: torch.Tensor, batch_size: int, both: bool, 
             stream_queries(scorer, False, t, r, num_ent, k=k)
 
 
-def time_model(model_name: str, dim: int, num_ent: int, num_rel: int, triples: torch.Tensor,
-               args: argparse.Namespace, device: torch.device) -> Dict[str, Any]:
+def _prepared(model_name: str, dim: int, num_ent: int, num_rel: int, device: torch.device) -> tuple[Any, int]:
+    """A randomly initialised model's scorer and its parameter count."""
     from neuralkg_distil.kge.spec import ModelSpec, build_model, parameter_count
     from neuralkg_distil.kge.scoring import scorer_for
 
     torch.manual_seed(0)
     model = build_model(ModelSpec(model_name, dim, num_ent, num_rel, margin=6.0)).to(device).eval()
-    scorer = scorer_for(model)
-    run = lambda part: answer_all(scorer, part, args.batch_size, args.both, args.k, args.full_rows, num_ent)  # noqa: E731
-    with torch.inference_mode():
-        run(triples[: args.batch_size])  # warm-up
-        times = [timed(lambda: run(triples), device) for _ in range(args.repeats)]
-    return {"dim": dim, "params": parameter_count(model), "seconds": statistics.mean(times),
-            "std": statistics.pstdev(times)}
+    return scorer_for(model), parameter_count(model)
+
+
+def interleaved_times(runs: Sequence[Any], repeats: int, device: torch.device) -> List[List[float]]:
+    """``repeats`` rounds in which every run is timed once, the order rotating by one each round.
+
+    The teacher and its students are timed side by side rather than one after the other, so a
+    change of load on a shared machine (measured: the same TransE-64 row at 8.65 and 11.69 s in
+    back-to-back runs) falls on every row of a round alike instead of on one row's repeats."""
+    times: List[List[float]] = [[] for _ in runs]
+    for round_ in range(repeats):
+        for j in range(len(runs)):
+            i = (j + round_) % len(runs)
+            times[i].append(timed(runs[i], device))
+    return times
 
 
 def table(model_name: str, dims: Sequence[int], num_ent: int, num_rel: int, triples: torch.Tensor,
           args: argparse.Namespace, device: torch.device) -> List[Dict[str, Any]]:
+    """One layout's rows: the first dimension is the teacher; seconds are the median of the rounds."""
+    prepared = [_prepared(model_name, dim, num_ent, num_rel, device) for dim in dims]
+
+    def runner(scorer: Any, part: torch.Tensor) -> Any:
+        return lambda: answer_all(scorer, part, args.batch_size, args.both, args.k, args.full_rows, num_ent)
+
+    with torch.inference_mode():
+        for scorer, _ in prepared:
+            runner(scorer, triples[: args.batch_size])()  # warm-up (compiles the kernels once)
+        times = interleaved_times([runner(scorer, triples) for scorer, _ in prepared], args.repeats, device)
     rows: List[Dict[str, Any]] = []
-    for dim in dims:
-        row = {"role": "teacher" if not rows else "student", "model": model_name,
-               **time_model(model_name, dim, num_ent, num_rel, triples, args, device)}
-        rows.append(row)
-        print(f"  {model_name} dim {dim}: {row['seconds']:.2f} s", flush=True)
+    for dim, (_, params), ts in zip(dims, prepared, times):
+        rows.append({"role": "teacher" if not rows else "student", "model": model_name, "dim": dim, "params": params,
+                     "seconds": statistics.median(ts), "min": min(ts), "max": max(ts)})
+        print(f"  {model_name} dim {dim}: median {rows[-1]['seconds']:.2f} s (min {min(ts):.2f}, max {max(ts):.2f})",
+              flush=True)
     teacher = rows[0]
     for row in rows:
         speedup = teacher["seconds"] / row["seconds"]
@@ -81,7 +100,7 @@ def table(model_name: str, dims: Sequence[int], num_ent: int, num_rel: int, trip
     return rows
 
 
-COLUMNS = ["role", "dim", "model", "params", "compression", "seconds", "std", "speedup", "dim_ratio", "speedup/ratio"]
+COLUMNS = ["role", "dim", "model", "params", "compression", "seconds", "min", "max", "speedup", "dim_ratio", "speedup/ratio"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -133,7 +152,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                  else f", torch block path ({cpu_kernels.unavailable_reason() or 'not a CPU device'})")
     print(f"{args.data_path}: {triples.shape[0]} of {total} triples x {num_ent} entities, "
           f"{'(h, r, ?) and (?, r, t)' if args.both else '(h, r, ?)'} per triple, {what}, batch {args.batch_size}, "
-          f"mean of {args.repeats} repeats after a warm-up, device {device}, threads {torch.get_num_threads()}; "
+          f"median of {args.repeats} interleaved rounds after a warm-up, device {device}, threads {torch.get_num_threads()}; "
           "randomly initialised models (time does not depend on the weights)", flush=True)
     if triples.shape[0] < total or args.repeats < 3:
         print(f"SHORTENED RUN: {triples.shape[0]} of {total} triples, {args.repeats} repeat(s)", flush=True)
