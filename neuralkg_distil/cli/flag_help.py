@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "experiment": "a grid of runs from a YAML file (tables and plots of the papers' layout)",
     "sweep": "a wandb sweep file run locally and offline (resumable; a results table)",
     "iterate": "IterDE: a chain of students, each distilled from the last (--dims 256,128,64)",
+    "inherit": "a student made of a teacher's best coordinates, to train on with --init_ckpt",
     "fetch-data": "download (or copy) WN18RR, FB15K237, UMLS, Kinship, Nations into dataset/",
     "generate-graph": "write a small generated graph with learnable structure",
     "export": "a trained model's tables, dictionaries and a manifest (npy, safetensors, pt)",

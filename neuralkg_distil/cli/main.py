@@ -3,7 +3,7 @@
 ``neuralkg-distil [FLAGS]`` (and ``python main.py [FLAGS]``) trains one model: with NeuralKG's
 ``KGELitModel`` or ``PretrainLitModel`` it pretrains (a teacher, or a directly trained student);
 with ``KGDistillLitModel`` it runs distillation stage 1 or 2 (:func:`neuralkg_distil.run.builder.train`).
-Each sub-command (``demo``, ``experiment``, ``sweep``, ``iterate``, ``fetch-data``, ``generate-graph``,
+Each sub-command (``demo``, ``experiment``, ``sweep``, ``iterate``, ``inherit``, ``fetch-data``, ``generate-graph``,
 ``export``, ``predict``, ``evaluate``, ``flags``) has a parser of its own. This module parses, dispatches and
 prints one line for bad input; it builds nothing itself.
 """
@@ -23,6 +23,7 @@ SUBCOMMANDS: Dict[str, Tuple[str, bool]] = {
     "experiment": ("neuralkg_distil.experiment.runner", False),
     "sweep": ("neuralkg_distil.sweep.cli", False),
     "iterate": ("neuralkg_distil.run.chain", False),
+    "inherit": ("neuralkg_distil.run.inherit", False),
     "fetch-data": ("neuralkg_distil.data.fetch", False),
     "generate-graph": ("neuralkg_distil.data.synthetic", False),
     "export": ("neuralkg_distil.serving.cli", True),

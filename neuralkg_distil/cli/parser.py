@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = setup_parser()
     parser.prog = "neuralkg-distil"
     parser.description = "Distil a large knowledge-graph embedding into a small one (NeuralKG plugin)."
-    parser.epilog = "Sub-commands: demo, experiment, sweep, iterate, fetch-data, generate-graph, export, predict, evaluate, flags (each with --help)."
+    parser.epilog = "Sub-commands: demo, experiment, sweep, iterate, inherit, fetch-data, generate-graph, export, predict, evaluate, flags (each with --help)."
     from neuralkg_distil.cli.output import add_output_args
     from neuralkg_distil.cli.flag_help import improve_parser
 

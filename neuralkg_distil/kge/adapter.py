@@ -61,6 +61,10 @@ class KgeAdapter:
     # ``gamma - (a distance summed over coordinates)``, ``SUM`` for a sum of per-coordinate products
     # (bilinear models), None where neither holds (then the flag is refused).
     score_form: Optional[str] = None
+    # Whether the score is a sum over coordinates of terms that each use only that coordinate's columns
+    # of every table, so the model on a subset of coordinates is a model of this family
+    # (``neuralkg-distil inherit``, :mod:`neuralkg_distil.kge.coordinates`).
+    separable_coordinates: bool = False
     module_prefix: str = "neuralkg."  # where the class must be defined (a same-named class elsewhere is not it)
     # Methods whose NeuralKG definitions the fast scorer re-derives; a subclass overriding any of
     # them scores differently, so it is not this family any more.

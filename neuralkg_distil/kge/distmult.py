@@ -34,6 +34,7 @@ class DistMultAdapter(KgeAdapter):
     loss_family = CROSS_ENTROPY  # a bilinear score: DistilE's logistic / cross-entropy terms
     paper_negatives = 25  # negatives per triple in the benchmarks
     score_form = SUM  # --soft_label_scale dim: how the score grows with the dimension
+    separable_coordinates = True  # a sum of per-coordinate terms: `neuralkg-distil inherit` can slice it
 
 
 register_adapter(DistMultAdapter())

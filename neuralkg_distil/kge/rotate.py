@@ -131,6 +131,7 @@ class RotatEAdapter(KgeAdapter):
     tables = {"ent_emb": 2, "rel_emb": 1}
     paper_negatives = 25
     score_form = MARGIN_MINUS_SUM  # --soft_label_scale dim: how the score grows with the dimension
+    separable_coordinates = True  # a sum of per-coordinate terms: `neuralkg-distil inherit` can slice it
 
 
 register_adapter(RotatEAdapter())

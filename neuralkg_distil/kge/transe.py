@@ -90,6 +90,7 @@ class TransEAdapter(KgeAdapter):
     tables = {"ent_emb": 1, "rel_emb": 1}
     loss_family = MARGIN
     score_form = MARGIN_MINUS_SUM  # --soft_label_scale dim: how the score grows with the dimension
+    separable_coordinates = True  # a sum of per-coordinate terms: `neuralkg-distil inherit` can slice it
     paper_negatives = 5
 
 
