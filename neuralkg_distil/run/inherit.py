@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Sequence
 
 from neuralkg_distil.errors import ConfigError
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit code 2, like every other bad input
-        raise ConfigError(f"{self.prog}: {message}")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="neuralkg-distil inherit", description=__doc__.splitlines()[0].split(": ", 1)[1])
+    from neuralkg_distil.serving.cli import OneLineParser
+
+    parser = OneLineParser(prog="neuralkg-distil inherit", description=__doc__.splitlines()[0].split(": ", 1)[1])
     parser.add_argument("--teacher_ckpt", required=True, help="the teacher's checkpoint (ours, or NeuralKG's with --model_name)")
     parser.add_argument("--emb_dim", required=True, type=int, help="the student's dimension (below the teacher's)")
     parser.add_argument("--out", required=True, help="the student checkpoint to write (a new file)")
@@ -51,7 +49,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise ConfigError(f"{args.teacher_ckpt} records no dataset folder; give --data_path (its train.txt is needed)")
     triples = teacher.split_triples("train")
     student, coords, sep = inherit(teacher.model, teacher.spec, args.emb_dim, triples, args.num_neg, args.sample, args.seed)
-    spec = type(teacher.spec)(**{**teacher.spec.to_dict(), "emb_dim": args.emb_dim})
+    spec = replace(teacher.spec, emb_dim=args.emb_dim)
     checkpoint = {
         "state_dict": {f"model.{k}": v for k, v in student.state_dict().items()},
         CONFIG_KEY: {

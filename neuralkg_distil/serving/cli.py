@@ -22,7 +22,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu")
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
+    """A sub-command's parser whose errors are one line and exit code 2 (a ConfigError)."""
+
     def error(self, message: str) -> None:  # one line, exit code 2, like every other bad input
         raise ConfigError(f"{self.prog}: {message}")
 
@@ -35,7 +37,7 @@ def _load_for(args: argparse.Namespace) -> KGEModelHandle:
 
 
 def _export_main(argv: Sequence[str]) -> int:
-    parser = _Parser(prog="neuralkg-distil export", description="Write a model's tables, dictionaries and manifest.")
+    parser = OneLineParser(prog="neuralkg-distil export", description="Write a model's tables, dictionaries and manifest.")
     _common(parser)
     parser.add_argument("--format", default="npy", choices=FORMATS)
     parser.add_argument("--out", required=True, help="a new or empty folder")
@@ -54,7 +56,7 @@ def _export_main(argv: Sequence[str]) -> int:
 
 
 def _predict_main(argv: Sequence[str]) -> int:
-    parser = _Parser(prog="neuralkg-distil predict", description="Answer (head, relation, ?) or (?, relation, tail) by names.")
+    parser = OneLineParser(prog="neuralkg-distil predict", description="Answer (head, relation, ?) or (?, relation, tail) by names.")
     _common(parser)
     parser.add_argument("--head", default=None)
     parser.add_argument("--relation", required=True)
@@ -91,7 +93,7 @@ def _predict_main(argv: Sequence[str]) -> int:
 def _evaluate_main(argv: Sequence[str]) -> int:
     from neuralkg_distil.run.results import table
 
-    parser = _Parser(prog="neuralkg-distil evaluate", description="Filtered MR, MRR, Hits@1/3/10 of a checkpoint.")
+    parser = OneLineParser(prog="neuralkg-distil evaluate", description="Filtered MR, MRR, Hits@1/3/10 of a checkpoint.")
     _common(parser)
     parser.add_argument("--split", default="test", choices=("valid", "test"))
     parser.add_argument("--batch_size", type=int, default=256)
