@@ -2,6 +2,8 @@
 junior's top-K, and a stage-1 run through the CLI with two teachers of different families."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 
@@ -165,12 +167,15 @@ def mulde_run(small_graph, tmp_path_factory):
     flags = cli_flags(small_graph, out, "--model_name", "RotH", "--emb_dim", "8", "--litmodel_name", "KGDistillLitModel",
                       "--loss_name", "MulDE_Loss", "--teacher_ckpt", ",".join(map(str, teachers)), "--mulde_topk", "20",
                       "--lr", "0.01", "--optim_name", "Adam", "--max_epochs", "4", "--run_dir", str(run))
-    assert main(flags) == 0
-    return teachers, run / "stage1"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(flags) == 0
+    return teachers, run / "stage1", printed.getvalue()
 
 
 def test_stage1_with_two_teachers_of_different_families(mulde_run):
-    teachers, stage = mulde_run
+    teachers, stage, printed = mulde_run
+    assert "stage 1: RotH 8 from teachers ComplEx 16, RotatE 12" in printed  # every teacher named, not the first
     results = json.loads((stage / "results.json").read_text())
     models = results["models"]
     assert {r: (m["model_name"], m["emb_dim"]) for r, m in models.items()} == {
@@ -188,7 +193,7 @@ def test_multi_teacher_checkpoint_rebuilds_from_the_file_alone(mulde_run):
     import neuralkg_distil
     from neuralkg_distil.checkpoint.files import CONFIG_KEY
 
-    teachers, stage = mulde_run
+    teachers, stage, _ = mulde_run
     config = torch.load(stage / "best.ckpt", weights_only=True)[CONFIG_KEY]
     assert config["method"] == "MulDE" and config["mulde"]["topk"] == 20
     assert [config["models"][r]["model_name"] for r in ("model", "teacher", "teacher2")] == ["RotH", "ComplEx", "RotatE"]

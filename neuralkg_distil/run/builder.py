@@ -208,14 +208,16 @@ def test(settings: RunSettings, trainer: Any, system: System, data: RunData) -> 
 
 
 def run_label(settings: RunSettings, system: System) -> str:
-    """``pretrain ComplEx 64`` or ``stage 1: ComplEx 8 from teacher ComplEx 64`` (or the given label)."""
+    """``pretrain ComplEx 64``, ``stage 1: ComplEx 8 from teacher ComplEx 64`` or, with several teachers (MulDE),
+    ``... from teachers TransE 64, RotH 64`` (or the given label)."""
     if settings.label:
         return settings.label
     model = system.specs["model"]
     if settings.stage is None:
         return f"pretrain {model.model_name} {model.emb_dim}"
-    teacher = system.specs["teacher"]
-    return f"stage {settings.stage}: {model.model_name} {model.emb_dim} from teacher {teacher.model_name} {teacher.emb_dim}"
+    teachers = [f"{spec.model_name} {spec.emb_dim}" for role, spec in system.specs.items() if role != "model"]
+    source = f"teacher {teachers[0]}" if len(teachers) == 1 else f"teachers {', '.join(teachers)}"
+    return f"stage {settings.stage}: {model.model_name} {model.emb_dim} from {source}"
 
 
 def write_results(settings: RunSettings, trainer: Any, system: System, callbacks: Callbacks, best: Optional[str],
