@@ -399,6 +399,27 @@ def test_kept_rows_are_not_retrained_on_a_fresh_machine(tmp_path, small_graph, p
     assert sorted(active) == ["DS", "DS"]  # DS 8 was dropped anyway; -S1 has stage 1's settings
 
 
+def test_kept_rows_serve_another_cell_made_by_the_same_jobs(tmp_path, small_graph, parser):
+    """A teacher row of one grid is the no-DS row of a grid whose student has the teacher's dimension (the
+    same pretraining job): --keep_rows reuses it there instead of retraining it."""
+    first = load_experiment(write_config(tmp_path, small_graph))
+    runner(first, parser, FakeLauncher()).run()
+    committed = tmp_path / "committed.csv"
+    shutil.copy(first.output_dir / "results.csv", committed)
+    teacher = next(r for r in rows_of(first) if r["method"] == "teacher")
+    shutil.rmtree(first.output_dir)
+
+    grid = [{"dataset": "tiny", "model": "ComplEx", "teacher_dim": 32, "student_dim": 16, "method": ["no-DS"]}]
+    second = load_experiment(write_config(tmp_path, small_graph, grid=grid))
+    second.kept_rows = read_kept_rows(committed)
+    launcher = FakeLauncher()
+    runner(second, parser, launcher).run()
+    assert launcher.launched == []  # the 16-dim pretraining job is the first grid's teacher job
+    (row,) = rows_of(second)
+    assert (row["teacher_dim"], row["student_dim"], row["method"], row["status"]) == (32, 16, "no-DS", "done")
+    assert row["mrr"] == teacher["mrr"] and row["job_id"] == teacher["job_id"]
+
+
 def test_keep_rows_refuses_a_file_that_is_not_a_results_csv(tmp_path):
     (tmp_path / "x.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ConfigError, match="not a results.csv"):

@@ -96,7 +96,7 @@ def _value(text: str) -> Any:
 
 
 def read_kept_rows(path: str | Path) -> Dict[Tuple[Any, ...], Dict[str, Any]]:
-    """The ``done`` rows of an earlier results.csv, by cell key (``--keep_rows``)."""
+    """The ``done`` rows of an earlier results.csv, by cell key and by the job ids that made them (``--keep_rows``)."""
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -115,15 +115,18 @@ def read_kept_rows(path: str | Path) -> Dict[Tuple[Any, ...], Dict[str, Any]]:
         row.update({k: line[k] for k in ("dataset", "model", "method", "status", "job_id", "job_ids") if k in line})
         row["teacher_dim"], row["student_dim"] = int(line["teacher_dim"]), int(line["student_dim"])
         kept[tuple(row[k] for k in GRID_KEYS)] = row
+        if row.get("job_ids"):  # the same jobs may make a cell of another grid (a teacher row is a no-DS row there)
+            kept.setdefault(("job_ids", row["job_ids"]), row)
     return kept
 
 
 def kept_row(exp: Experiment, cell: Cell) -> Optional[Dict[str, Any]]:
-    """The cell's kept row, if it was made by exactly the jobs the cell needs now."""
-    row = exp.kept_rows.get(cell.key)
+    """The cell's kept row, if it was made by exactly the jobs the cell needs now: the row of the same
+    cell, else any row made by the same jobs (e.g. a 64-dim no-DS cell here, a 64-dim teacher cell there)."""
+    jobs = exp.jobs_for(cell)
+    row = exp.kept_rows.get(cell.key) or exp.kept_rows.get(("job_ids", job_ids_of(jobs)))
     if row is None or row.get("status") != "done":
         return None
-    jobs = exp.jobs_for(cell)
     if row.get("job_id") != jobs["result"].job_id:
         return None
     if row.get("job_ids") and row["job_ids"] != job_ids_of(jobs):
@@ -148,7 +151,7 @@ def cell_row(exp: Experiment, cell: Cell) -> Dict[str, Any]:
     results = results_of(exp, job)
     kept = kept_row(exp, cell) if results is None else None
     if kept is not None:  # the same job ids, so the same flags: columns the old file lacks are filled in
-        return {**row, **protocol_columns(job, None), **{k: v for k, v in kept.items() if v is not None}}
+        return {**row, **protocol_columns(job, None), **{k: v for k, v in kept.items() if v is not None and k not in GRID_KEYS}}
     row.update(protocol_columns(job, results))
     if results is None:
         status = meta.get("status", "not started")
