@@ -99,3 +99,55 @@ def test_pretrain_evaluate_and_export(small_graph, tmp_path):
     handle, again = neuralkg_distil.load(run / "best.ckpt"), neuralkg_distil.load(out)
     ids = [[0, 0, 1], [2, 1, 3]]
     assert torch.equal(again.score(ids), handle.score(ids))
+
+
+@pytest.mark.parametrize("scale, bias", [(0.05, 0.0), (0.3, 0.5), (1.0, 2.0)])
+def test_fused_top_k_equals_a_brute_force_sort(monkeypatch, scale, bias):
+    """The numba top-k (tiles of 64 entities here, so the bound, the skips and the buffer trims all run) keeps
+    the entities of a full sort, for tails and heads, at the origin's scale and near the boundary, with biases
+    that dominate the distances. Near the boundary float32 scores carry errors of a few 1e-4 (cancellation in
+    the distance), in the torch path too: both are checked against float64 scores, and the fused top-k must be
+    the true top-k, and its values the true values, to within twice the torch path's own float32 error."""
+    import copy
+
+    from neuralkg_distil.kge import roth_topk
+
+    if not roth_topk.available():
+        pytest.skip(f"the fused kernels cannot run here: {roth_topk._failed or 'switched off'}")
+    monkeypatch.setattr(roth_topk, "_tile_width", lambda dim: 64)
+    torch.manual_seed(0)
+    model = build_model(ModelSpec("RotH", 8, 1500, 4))
+    with torch.no_grad():
+        model.ent_emb.weight.normal_(0, scale)
+        model.rel_emb.weight.normal_(0, scale)
+        model.rel_c.weight.copy_(torch.tensor([[-2.0], [0.0], [1.0], [3.0]]))
+        model.ent_bh.weight.normal_(0, bias)
+        model.ent_bt.weight.normal_(0, bias)
+    scorer, exact = scorer_for(model), scorer_for(copy.deepcopy(model).double())
+    g = torch.Generator().manual_seed(1)
+    anchor, rel = torch.randint(0, 1500, (40,), generator=g), torch.randint(0, 4, (40,), generator=g)
+    with torch.no_grad():
+        sides = ((lambda k: scorer.topk_tails(anchor, rel, k), scorer.score_tails(anchor, rel), exact.score_tails(anchor, rel)),
+                 (lambda k: scorer.topk_heads(rel, anchor, k), scorer.score_heads(rel, anchor), exact.score_heads(rel, anchor)))
+        for fused, full, truth in sides:
+            tol = 2 * (full.double() - truth).abs().max().item() + 1e-5
+            for k in (1, 37, 1499):
+                values, ids = fused(k)
+                assert ids.shape == (40, k) and values.shape == (40, k)
+                assert all(len(set(row.tolist())) == k for row in ids)  # no entity twice
+                kept = truth.gather(1, ids)
+                torch.testing.assert_close(kept.sort(1, descending=True).values, truth.topk(k, dim=1).values, rtol=0, atol=tol)
+                torch.testing.assert_close(values.double(), kept, rtol=0, atol=tol)
+                if scale < 0.1:  # far from the boundary: the torch path's own float32 ranking, to 1e-5
+                    torch.testing.assert_close(full.gather(1, ids), full.topk(k, dim=1).values, rtol=1e-5, atol=1e-5)
+
+
+def test_top_k_without_the_kernels_is_the_score_matrix_sort(monkeypatch):
+    monkeypatch.setenv("NEURALKG_DISTIL_KERNELS", "0")
+    model = build_model(ModelSpec("RotH", 8, 200, 3))
+    scorer = scorer_for(model)
+    h, r = torch.tensor([0, 5, 9]), torch.tensor([0, 1, 2])
+    with torch.no_grad():
+        values, ids = scorer.topk_tails(h, r, 5)
+        want = scorer.score_tails(h, r).topk(5, dim=1)
+    assert torch.equal(values, want.values) and torch.equal(ids, want.indices)

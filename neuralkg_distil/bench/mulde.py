@@ -1,17 +1,20 @@
 """``python -m neuralkg_distil.bench mulde``: the parts of one MulDE training step on the CPU, each
-scored whole (one tensor per pass over the batch: the reference) and in cache-sized row blocks (what
-the scorers do now), in the same run.
+scored whole (one tensor per pass over the batch, the junior's top-K sorted out of its full score matrix:
+the reference) and as the scorers do now (cache-sized row blocks; a RotH junior's top-K by the fused
+kernel of :mod:`neuralkg_distil.kge.roth_topk`), in the same run.
 
 The parts, at WN18RR's size by default (40,943 entities, 11 relations, a batch of 1,024 queries, the
 release's top 500): the junior's all-entity scores and top-K (RotH), the four teachers' scores on those
 candidates (TransE, ComplEx, RotatE, RotH, without gradient), and the junior's own scores on them with
-their backward. Random weights at each model's initialisation: the timings do not depend on training.
+their backward. Random weights at each model's initialisation, except that the fused top-K prunes by
+the junior's weights: ``--junior_scale`` and ``--junior_bias`` spread them as training does.
 The last line is ``step_speedup=<sum of the reference times / sum of the blocked times>``.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
@@ -28,11 +31,17 @@ def _whole_batches() -> Iterator[None]:
     import neuralkg_distil.kge.scoring as scoring
 
     saved = roth.BLOCK_SCORES, scoring._TRAIN_BLOCK_ELEMENTS  # noqa: SLF001
+    kernels = os.environ.get("NEURALKG_DISTIL_KERNELS")
     roth.BLOCK_SCORES, scoring._TRAIN_BLOCK_ELEMENTS = 1 << 62, 1 << 62  # noqa: SLF001
+    os.environ["NEURALKG_DISTIL_KERNELS"] = "0"  # and the top-K from the score matrix, not the fused kernel
     try:
         yield
     finally:
         roth.BLOCK_SCORES, scoring._TRAIN_BLOCK_ELEMENTS = saved  # noqa: SLF001
+        if kernels is None:
+            os.environ.pop("NEURALKG_DISTIL_KERNELS", None)
+        else:
+            os.environ["NEURALKG_DISTIL_KERNELS"] = kernels
 
 
 def _best(fn: Callable[[], object], repeats: int) -> float:
@@ -53,21 +62,25 @@ def _model(name: str, dim: int, num_ent: int, num_rel: int) -> torch.nn.Module:
 
 def parts(opts: argparse.Namespace) -> List[Tuple[str, Callable[[], object]]]:
     """``(label, one call)`` for each part of the step."""
-    from neuralkg_distil.kge.scoring import scorer_for, train_scorer_for
+    from neuralkg_distil.kge.scoring import train_scorer_for
+    from neuralkg_distil.methods.mulde import junior_candidates
 
     g = torch.Generator().manual_seed(0)
     n, b = opts.num_ent, opts.batch
     pos = torch.stack([torch.randint(0, n, (b,), generator=g), torch.randint(0, opts.num_rel, (b,), generator=g),
                        torch.randint(0, n, (b,), generator=g)], 1)
     junior = _model(opts.junior, opts.junior_dim, n, opts.num_rel)
+    with torch.no_grad():
+        for name, p in junior.named_parameters():
+            if opts.junior_scale is not None and name in ("ent_emb.weight", "rel_emb.weight"):
+                p.normal_(0.0, opts.junior_scale, generator=g)
+            if opts.junior_bias and name in ("ent_bh.weight", "ent_bt.weight"):
+                p.normal_(0.0, opts.junior_bias, generator=g)
     cand = torch.randint(0, n, (b, opts.topk), generator=g)
     out: List[Tuple[str, Callable[[], object]]] = []
     for side in ("tail-batch", "head-batch"):
         def top_k(side: str = side) -> object:
-            with torch.no_grad():
-                s = scorer_for(junior)
-                scores = s.score_heads(pos[:, 1], pos[:, 2]) if side == "head-batch" else s.score_tails(pos[:, 0], pos[:, 1])
-                return scores.topk(opts.topk, dim=1).indices
+            return junior_candidates(junior, pos, side, opts.topk)
         out.append((f"junior {opts.junior}-{opts.junior_dim} all-entity top-{opts.topk}, {side}", top_k))
     for name in TEACHERS:
         teacher = _model(name, opts.teacher_dim, n, opts.num_rel)
@@ -95,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--junior", default="RotH", help="the junior's model")
     p.add_argument("--junior_dim", type=int, default=32)
     p.add_argument("--teacher_dim", type=int, default=64)
+    p.add_argument("--junior_scale", type=float, default=None,
+                   help="std of the junior's entity and relation vectors (default: its initialisation)")
+    p.add_argument("--junior_bias", type=float, default=0.0, help="std of the junior's biases (RotH; default 0, its init)")
     p.add_argument("--repeats", type=int, default=3, help="best of this many calls per cell")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     return p

@@ -243,6 +243,58 @@ class RotHScorer(_BaseScorer):
                 out[rows] = b_h + m.ent_bt.weight[t[rows]] - dist * dist
         return out
 
+    def _fused(self, k: int) -> bool:
+        from neuralkg_distil.kge import roth_topk
+
+        return self._form_ok() and 0 < k < self.num_ent and roth_topk.available()
+
+    def topk_tails(self, h: LongTensor, r: LongTensor, k: int) -> Tuple[Tensor, Tensor]:
+        """The ``k`` best tails per row without a score matrix (:mod:`neuralkg_distil.kge.roth_topk`) on
+        the CPU outside autograd; else the scores and ``topk``."""
+        if not self._fused(k):
+            return super().topk_tails(h, r, k)
+        from neuralkg_distil.kge.roth_topk import SortedEntities, hyperbolic_topk
+
+        h, r = self._ids(h), self._ids(r)
+        m = self.model
+        trans, rot, c = self._relation(r)
+        q = roth_query(m.ent_emb.weight[h], trans, rot, c)
+        ents = SortedEntities(m.ent_bt.weight, m.ent_emb.weight.shape[1])
+        tangent = m.ent_emb.weight[ents.order]
+        columns, norms = tangent.T.contiguous(), _norm(tangent).squeeze(-1)
+        values = torch.empty(h.shape[0], k)
+        ids = torch.empty(h.shape[0], k, dtype=torch.long)
+        for rel in torch.unique(r).tolist():
+            rows = (r == rel).nonzero().squeeze(1)
+            c_r = c[rows[:1]]
+            gain = _exp_gain(c_r.sqrt() * norms).squeeze(0)
+            values[rows], ids[rows] = hyperbolic_topk(q[rows], columns, gain, (gain * norms) ** 2, float(c_r),
+                                                      m.ent_bh.weight[h[rows]], ents, k, eps=BALL_EPS, min_norm=MIN_NORM)
+        return values, ids
+
+    def topk_heads(self, r: LongTensor, t: LongTensor, k: int) -> Tuple[Tensor, Tensor]:
+        """The ``k`` best heads per row, as :meth:`topk_tails` (the distance is symmetric: the row's point
+        is the tail on the ball, the entities' the heads' queries under the row's relation)."""
+        if not self._fused(k):
+            return super().topk_heads(r, t, k)
+        from neuralkg_distil.kge.roth_topk import SortedEntities, hyperbolic_topk
+
+        r, t = self._ids(r), self._ids(t)
+        m = self.model
+        ents = SortedEntities(m.ent_bh.weight, m.ent_emb.weight.shape[1])
+        tangent = m.ent_emb.weight[ents.order]
+        values = torch.empty(r.shape[0], k)
+        ids = torch.empty(r.shape[0], k, dtype=torch.long)
+        for rel in torch.unique(r).tolist():
+            trans, rot, c = self._relation(torch.tensor([rel], device=r.device))
+            queries = roth_query(tangent, trans, rot, c)  # (N, d): every head under this relation
+            rows = (r == rel).nonzero().squeeze(1)
+            y = expmap0(m.ent_emb.weight[t[rows]], c)
+            values[rows], ids[rows] = hyperbolic_topk(y, queries.T.contiguous(), None, (queries * queries).sum(-1),
+                                                      float(c), m.ent_bt.weight[t[rows]], ents, k, eps=BALL_EPS,
+                                                      min_norm=MIN_NORM)
+        return values, ids
+
     def _train_scores(self, h, r, t, negatives, head, layout):
         m = self.model
         eh, et, cand = _lookup(m.ent_emb.weight, h, t, negatives)

@@ -147,6 +147,15 @@ class _BaseScorer:
         """The batch's queries for the fused CPU kernels, or None (the torch path scores them)."""
         return None
 
+    def topk_tails(self, h: LongTensor, r: LongTensor, k: int) -> tuple[Tensor, Tensor]:
+        """The ``k`` best tails of each ``(h_b, r_b, ?)``: ``(B, k)`` scores and entity ids, best first
+        (the all-entity scores, then ``topk``; a scorer with a fused path overrides it)."""
+        return self.score_tails(h, r).topk(k, dim=1)
+
+    def topk_heads(self, r: LongTensor, t: LongTensor, k: int) -> tuple[Tensor, Tensor]:
+        """The ``k`` best heads of each ``(?, r_b, t_b)``, as :meth:`topk_tails`."""
+        return self.score_heads(r, t).topk(k, dim=1)
+
     def _columns(self, *names: str) -> Tensor:
         """The entity tables ``names`` transposed and stacked, ``(sum of widths, num_ent)`` float32,
         cached until a parameter changes (an optimiser step bumps its version)."""

@@ -37,14 +37,15 @@ from neuralkg_distil.methods.registry import register_method
 
 
 def junior_candidates(model: torch.nn.Module, pos: torch.Tensor, mode: str, k: int) -> torch.Tensor:
-    """The ``k`` entities ``model`` ranks highest for each row's query (``(B, k)``, best first), scored
-    over all entities by its fast scorer without gradient."""
+    """The ``k`` entities ``model`` ranks highest for each row's query (``(B, k)``, best first), over all
+    entities by its fast scorer without gradient (a RotH junior on the CPU: fused, no score matrix)."""
     from neuralkg_distil.kge.scoring import scorer_for
 
     scorer = scorer_for(model)
     with torch.no_grad():
-        scores = scorer.score_heads(pos[:, 1], pos[:, 2]) if mode == "head-batch" else scorer.score_tails(pos[:, 0], pos[:, 1])
-        return scores.topk(k, dim=1).indices
+        if mode == "head-batch":
+            return scorer.topk_heads(pos[:, 1], pos[:, 2], k)[1]
+        return scorer.topk_tails(pos[:, 0], pos[:, 1], k)[1]
 
 
 # The issue's four NeuralKG-side families: translational, bilinear, rotational and hyperbolic.

@@ -1,0 +1,137 @@
+"""The numba kernel behind :mod:`neuralkg_distil.kge.roth_topk` (imported only when numba is).
+
+Module-level and closure-free, like :mod:`neuralkg_distil.evaluation.numba_kernels`, so numba's on-disk
+cache serves later processes. Every constant is float32: a Python float would promote the tile loops
+to float64 and halve their vector width.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from neuralkg_distil.evaluation.numba_kernels import tile_dot
+
+ONE, TWO, HALF = np.float32(1.0), np.float32(2.0), np.float32(0.5)
+SLACK = np.float32(1.0 + 1e-4)  # widens the bound: float32 rounding never rejects a true top-k entity
+
+
+@njit(cache=True)
+def trim(bv, bi, n, k):  # pragma: no cover - compiled
+    """Move the ``k`` largest of ``bv[:n]`` (and their ids) to the front, in place (Wirth's selection,
+    no allocation); return the k-th value."""
+    lo, hi, kk = 0, n - 1, k - 1
+    while lo < hi:
+        pivot = bv[kk]
+        i, j = lo, hi
+        while True:
+            while bv[i] > pivot:
+                i += 1
+            while pivot > bv[j]:
+                j -= 1
+            if i <= j:
+                bv[i], bv[j] = bv[j], bv[i]
+                bi[i], bi[j] = bi[j], bi[i]
+                i += 1
+                j -= 1
+            if i > j:
+                break
+        if j < kk:
+            lo = i
+        if kk < i:
+            hi = j
+    return bv[kk]
+
+
+@njit(cache=True)
+def bound_of(c, reach, d_cap):  # pragma: no cover - compiled
+    """The largest ``c * n^2`` whose distance stays under ``sqrt(reach)`` (inf where the clamp sets d)."""
+    half = 0.5 * math.sqrt(c * reach)
+    if half >= d_cap:
+        return np.float32(np.inf)
+    th = math.tanh(half)
+    return np.float32(th * th) * SLACK
+
+
+@njit(fastmath={"contract"}, cache=True)
+def tile_terms(dots, gain, y2, c, x2, w, nums, dens, min_norm):  # pragma: no cover - compiled
+    """``<x, y>`` -> the numerator and squared denominator of ``n^2`` (vectorised, no transcendental)."""
+    c2 = c * c
+    bb = ONE - c * x2
+    for e in range(w):
+        xy = gain[e] * dots[e]
+        a = ONE - TWO * c * xy + c * y2[e]
+        den = max(ONE - TWO * c * xy + c2 * x2 * y2[e], min_norm)
+        nums[e] = a * a * x2 - TWO * a * bb * xy + bb * bb * y2[e]
+        dens[e] = den * den
+
+
+@njit(cache=True)
+def push_survivors(nums, dens, w, t0, c, bound, bias_row, bias, k, tiny, top, bv, bi, n, T):  # pragma: no cover - compiled
+    """Score exactly the tile's entities inside the bound; keep those above the running k-th score ``T``.
+    Returns the buffer's new length and ``T``."""
+    sqrt_c = np.float32(math.sqrt(c))
+    cap = bv.shape[0]
+    for e in range(w):
+        if not c * nums[e] < bound * dens[e]:
+            continue
+        n2 = max(nums[e] / dens[e], tiny)
+        z = min(sqrt_c * np.float32(math.sqrt(n2)), top)
+        d = TWO / sqrt_c * np.float32(math.atanh(z))
+        v = bias_row + bias[e] - d * d
+        if v > T:
+            bv[n] = v
+            bi[n] = t0 + e
+            n += 1
+            if n == k and T == -np.inf:
+                T = bv[:k].min()
+            elif n == cap:
+                T = trim(bv, bi, n, k)
+                n = k
+    return n, T
+
+
+@njit(cache=True)
+def finish_row(bv, bi, n, k, out_v, out_i):  # pragma: no cover - compiled
+    """The buffer's best ``k``, best first, into one output row."""
+    if n > k:
+        trim(bv, bi, n, k)
+        n = k
+    order = np.argsort(-bv[:n], kind="mergesort")
+    for j in range(n):
+        out_v[j] = bv[order[j]]
+        out_i[j] = bi[order[j]]
+
+
+@njit(parallel=True, cache=True)
+def topk(x, cols, gain, y2, x2, c, bias_row, bias_ent, tile_bmax, width, group, k, eps, min_norm,
+         out_v, out_i):  # pragma: no cover - compiled
+    """Top-``k`` of every row, groups of ``group`` rows in parallel sharing each entity tile in cache."""
+    rows, num_ent = x.shape[0], cols.shape[1]
+    d_cap = math.atanh(1.0 - eps)
+    top, tiny, floor = np.float32(1.0 - eps), np.float32(min_norm * min_norm), np.float32(min_norm)
+    for gi in prange((rows + group - 1) // group):
+        g0 = gi * group
+        g1 = min(rows, g0 + group)
+        bv = np.empty((g1 - g0, 2 * k), np.float32)
+        bi = np.full((g1 - g0, 2 * k), -1, np.int64)
+        count = np.zeros(g1 - g0, np.int64)
+        thr = np.full(g1 - g0, -np.inf, np.float32)
+        dots, nums, dens = np.empty(width, np.float32), np.empty(width, np.float32), np.empty(width, np.float32)
+        for t0 in range(0, num_ent, width):
+            w = min(num_ent, t0 + width) - t0
+            for b in range(g0, g1):
+                s = b - g0
+                bound = np.float32(np.inf)
+                if thr[s] > -np.inf:
+                    reach = bias_row[b] + tile_bmax[t0 // width] - thr[s]
+                    if reach <= 0:
+                        continue  # no entity of this tile (nor of a later one: biases fall) can beat it
+                    bound = bound_of(c, reach, d_cap)
+                tile_dot(x[b], cols, cols, t0, w, dots)
+                tile_terms(dots, gain[t0:t0 + w], y2[t0:t0 + w], c, x2[b], w, nums, dens, floor)
+                count[s], thr[s] = push_survivors(nums, dens, w, t0, c, bound, bias_row[b], bias_ent[t0:t0 + w], k,
+                                                  tiny, top, bv[s], bi[s], count[s], thr[s])
+        for b in range(g0, g1):
+            finish_row(bv[b - g0], bi[b - g0], count[b - g0], k, out_v[b], out_i[b])
