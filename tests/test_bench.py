@@ -65,3 +65,15 @@ def test_inference_rounds_time_every_dimension_once_per_round_in_rotating_order(
     times = interleaved_times(runs, 4, torch.device("cpu"))
     assert [len(t) for t in times] == [4, 4, 4]
     assert order == [0, 1, 2, 1, 2, 0, 2, 0, 1, 0, 1, 2]
+
+
+def test_mulde_bench_parts_and_summary():
+    out = run_bench("mulde", "--num_ent", "400", "--num_rel", "3", "--batch", "16", "--topk", "20", "--junior_dim", "8",
+                    "--teacher_dim", "8", "--repeats", "1", "--junior_scale", "0.05", "--junior_bias", "0.3")
+    for side in ("tail-batch", "head-batch"):
+        row = re.search(rf"^junior RotH-8 all-entity top-20, {side}\s+whole\s+\d+\.\d+ s\s+blocks\s+\d+\.\d+ s\s+x\s*\d+\.\d\d"
+                        rf"\s+\(blocks, no fused top-K\s+\d+\.\d+ s\)$", out, re.M)
+        assert row, out
+    for name in ("TransE", "ComplEx", "RotatE", "RotH"):
+        assert re.search(rf"^teacher {name}-8 on the candidates\s+whole", out, re.M), name
+    assert re.fullmatch(r"step_speedup=\d+\.\d\d", out.strip().splitlines()[-1])
