@@ -42,8 +42,9 @@ def _compile() -> dict[str, Any]:
     import numba
 
     from neuralkg_distil.evaluation import numba_kernels
+    from neuralkg_distil.kge import roth_numba
 
-    return {"stream": numba_kernels.stream, "numba": numba}
+    return {"stream": numba_kernels.stream, "roth_topk": roth_numba.topk, "numba": numba}
 
 
 def _get() -> dict[str, Any] | None:
@@ -57,6 +58,14 @@ def _get() -> dict[str, Any] | None:
             except Exception as exc:  # numba missing or unusable: the torch path runs
                 _failed = f"{type(exc).__name__}: {exc}"
     return _kernels
+
+
+def kernel(name: str) -> Any:
+    """A compiled kernel by name (``stream``, ``roth_topk``) and numba's module (``numba``); check
+    :func:`available` first."""
+    kernels = _get()
+    assert kernels is not None, "check available() first"
+    return kernels[name]
 
 
 def _switched_off() -> bool:

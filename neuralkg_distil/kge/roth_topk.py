@@ -19,42 +19,17 @@ last bits and a near-tie may be kept in a different order or swapped at the k-th
 """
 from __future__ import annotations
 
-import threading
-from typing import Any, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-_lock = threading.Lock()
-_kernel: Any = None
-_failed: Optional[str] = None
-
-
-def _compile() -> Any:
-    from neuralkg_distil.kge import roth_numba
-
-    return roth_numba.topk
-
-
-def _get() -> Any:
-    global _kernel, _failed
-    if _kernel is not None or _failed is not None:
-        return _kernel
-    with _lock:
-        if _kernel is None and _failed is None:
-            try:
-                _kernel = _compile()
-            except Exception as exc:  # numba missing or unusable: the torch path runs
-                _failed = f"{type(exc).__name__}: {exc}"
-    return _kernel
-
-
 def available() -> bool:
     """Whether the kernel can run (numba importable and the fused CPU kernels not switched off)."""
     from neuralkg_distil.evaluation import cpu_kernels
 
-    return cpu_kernels.available() and _get() is not None
+    return cpu_kernels.available()
 
 
 def _tile_width(dim: int) -> int:
@@ -91,11 +66,9 @@ def hyperbolic_topk(x: Tensor, columns: Tensor, gain: Optional[Tensor], y2: Tens
     ``y_e = gain[e] * columns[:, e]`` (``gain`` None: 1); ``y2``: ``|y_e|^2`` in that order; ``c``: the
     curvature, the same for every row.
     """
-    kernel = _get()
-    assert kernel is not None, "check available() first"
     from neuralkg_distil.evaluation import cpu_kernels
 
-    numba = cpu_kernels._get()["numba"]  # noqa: SLF001 (the shared thread setting)
+    kernel, numba = cpu_kernels.kernel("roth_topk"), cpu_kernels.kernel("numba")
     threads = torch.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     num_ent = int(columns.shape[1])
