@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+
 def available() -> bool:
     """Whether the kernel can run (numba importable and the fused CPU kernels not switched off)."""
     from neuralkg_distil.evaluation import cpu_kernels
