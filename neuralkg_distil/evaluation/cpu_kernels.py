@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -66,6 +67,21 @@ def kernel(name: str) -> Any:
     kernels = _get()
     assert kernels is not None, "check available() first"
     return kernels[name]
+
+
+@contextmanager
+def torch_threads() -> Iterator[None]:
+    """A kernel call on as many numba threads as torch has, and torch's count as it was afterwards: numba's
+    OpenMP pool can share torch's OpenMP runtime and reset its thread count (measured: 1 -> 2 after the
+    first call), which would oversubscribe one-thread grid jobs."""
+    numba = kernel("numba")
+    threads = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 def _switched_off() -> bool:
@@ -127,9 +143,6 @@ def stream_form(form: Any, num_ent: int, k: int, targets: Tensor | None,
     """
     kernels = _get()
     assert kernels is not None, "check available() first"
-    numba = kernels["numba"]
-    threads = torch.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     queries = np.ascontiguousarray(form.queries.detach().to(torch.float32).numpy())
     cols = form.columns.numpy()
     rows = queries.shape[0]
@@ -146,14 +159,9 @@ def stream_form(form: Any, num_ent: int, k: int, targets: Tensor | None,
     at_least = np.zeros(rows, np.int64)
     ptr, kcols = _known_csr(known, rows, num_ent, t)
     width = int(tile_width) if tile_width else _tile_width(queries.shape[1])
-    try:
+    with torch_threads():
         kernels["stream"](KINDS.index(form.kind), queries, cols, aux, width, 8, post, kk, top_v, top_i, t_np,
                           target_score, ptr, kcols, better, at_least)
-    finally:
-        # numba's OpenMP pool can share torch's OpenMP runtime and reset its thread count
-        # (measured: 1 -> 2 after the first call), which would oversubscribe one-thread grid jobs.
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
     values = ids = None
     if kk:
         values, ids = torch.from_numpy(top_v), torch.from_numpy(top_i)

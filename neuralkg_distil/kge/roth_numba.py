@@ -13,7 +13,7 @@ from numba import njit, prange
 
 from neuralkg_distil.evaluation.numba_kernels import tile_dot
 
-ONE, TWO, HALF = np.float32(1.0), np.float32(2.0), np.float32(0.5)
+ONE, TWO = np.float32(1.0), np.float32(2.0)
 SLACK = np.float32(1.0 + 1e-4)  # widens the bound: float32 rounding never rejects a true top-k entity
 
 

@@ -69,20 +69,15 @@ def hyperbolic_topk(x: Tensor, columns: Tensor, gain: Optional[Tensor], y2: Tens
     """
     from neuralkg_distil.evaluation import cpu_kernels
 
-    kernel, numba = cpu_kernels.kernel("roth_topk"), cpu_kernels.kernel("numba")
-    threads = torch.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    kernel = cpu_kernels.kernel("roth_topk")
     num_ent = int(columns.shape[1])
     k = min(int(k), num_ent)
     gain_np = _np32(gain) if gain is not None else np.ones(num_ent, np.float32)
     xs = _np32(x)
     out_v = np.full((xs.shape[0], k), -np.inf, np.float32)
     out_i = np.full((xs.shape[0], k), -1, np.int64)
-    try:
+    with cpu_kernels.torch_threads():
         kernel(xs, _np32(columns), gain_np, _np32(y2.reshape(-1)), _np32((x * x).sum(-1)), np.float32(c),
                _np32(bias_row.reshape(-1)), entities.bias, entities.tile_bmax, entities.width, 8, k,
                float(eps), float(min_norm), out_v, out_i)
-    finally:
-        if torch.get_num_threads() != threads:  # numba's pool can reset torch's (see cpu_kernels)
-            torch.set_num_threads(threads)
     return torch.from_numpy(out_v), entities.order[torch.from_numpy(out_i)]
