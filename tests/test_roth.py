@@ -110,13 +110,11 @@ def test_fused_top_k_equals_a_brute_force_sort(monkeypatch, scale, bias):
     the true top-k, and its values the true values, to within twice the torch path's own float32 error."""
     import copy
 
-    from neuralkg_distil.kge import roth_topk
+    from neuralkg_distil import kernels
 
-    from neuralkg_distil.evaluation import cpu_kernels
-
-    if not roth_topk.available():
-        pytest.skip(f"the fused kernels cannot run here: {cpu_kernels.unavailable_reason()}")
-    monkeypatch.setattr(roth_topk, "_tile_width", lambda dim: 64)
+    if not kernels.available():
+        pytest.skip(f"the fused kernels cannot run here: {kernels.unavailable_reason()}")
+    monkeypatch.setattr(kernels, "tile_width", lambda dim: 64)
     torch.manual_seed(0)
     model = build_model(ModelSpec("RotH", 8, 1500, 4))
     with torch.no_grad():

@@ -255,3 +255,42 @@ def test_length_check_sees_a_long_method(tmp_path: Path) -> None:
     pkg = _write(tmp_path, {"pkg/__init__.py": "", "pkg/m.py": source})
     found = long_functions(pkg)
     assert found == [(str(Path("pkg") / "m.py"), MAX_LINES + 4, "K.long", MAX_LINES + 1)], _describe_long(found)
+
+
+# ---------------------------------------------------------------------- layers
+# The ground floors: what each of them may import from the package (itself always). The models and
+# their scorers, and the compiled kernels, are used by evaluation, training and the methods, never the
+# other way round, so none of those may be imported from here (not even lazily). The models may use
+# the plugin's name spaces: a model is found (and named in errors) where NeuralKG looks it up.
+GROUND = {
+    "kernels": {"kernels"},
+    "kge": {"kge", "kernels", "plugin", "errors", "compat"},
+}
+
+
+def layer_violations(root: Path, ground: Dict[str, Set[str]]) -> List[str]:
+    """``module -> imported`` for every import by a module of a ground package outside what it may use."""
+    top = root.name
+    found = []
+    for module, targets in sorted(import_graph(root).items()):
+        parts = module.split(".")
+        if len(parts) < 2 or parts[1] not in ground:
+            continue
+        allowed = ground[parts[1]]
+        for target in sorted(targets):
+            inner = target.split(".")
+            if inner[0] == top and len(inner) > 1 and inner[1] not in allowed:
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_ground_packages_import_nothing_above_them() -> None:
+    found = layer_violations(PACKAGE, GROUND)
+    assert not found, "imports from a ground package upwards:\n" + "\n".join(found)
+
+
+def test_layer_check_sees_a_lazy_upward_import(tmp_path: Path) -> None:
+    root = _write(tmp_path, {"pkg/__init__.py": "", "pkg/kge/__init__.py": "", "pkg/evaluation/__init__.py": "",
+                             "pkg/kge/model.py": "def f():\n    from pkg.evaluation import ranking\n",
+                             "pkg/evaluation/ranking.py": "from pkg.kge import model\n"})
+    assert layer_violations(root, {"kge": {"kge"}}) == ["pkg.kge.model -> pkg.evaluation.ranking"]

@@ -20,84 +20,19 @@ that equals the target (a duplicate entity) ties with it exactly, as on the torc
 """
 from __future__ import annotations
 
-import os
-import threading
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["available", "stream_form", "suits", "KINDS"]
+from neuralkg_distil import kernels
+from neuralkg_distil.kernels import available, unavailable_reason
+
+__all__ = ["available", "unavailable_reason", "stream_form", "suits", "KINDS"]
 
 KINDS = ("dot", "l1", "l1_hyperplane", "modulus")
-
-_lock = threading.Lock()
-_kernels: dict[str, Any] | None = None
-_failed: str | None = None
-
-
-def _compile() -> dict[str, Any]:
-    """Import the jitted kernels (numba compiles them on first use and caches them on disk)."""
-    import numba
-
-    from neuralkg_distil.evaluation import numba_kernels
-    from neuralkg_distil.kge import roth_numba
-
-    return {"stream": numba_kernels.stream, "roth_topk": roth_numba.topk, "numba": numba}
-
-
-def _get() -> dict[str, Any] | None:
-    global _kernels, _failed
-    if _kernels is not None or _failed is not None:
-        return _kernels
-    with _lock:
-        if _kernels is None and _failed is None:
-            try:
-                _kernels = _compile()
-            except Exception as exc:  # numba missing or unusable: the torch path runs
-                _failed = f"{type(exc).__name__}: {exc}"
-    return _kernels
-
-
-def kernel(name: str) -> Any:
-    """A compiled kernel by name (``stream``, ``roth_topk``) and numba's module (``numba``); check
-    :func:`available` first."""
-    kernels = _get()
-    assert kernels is not None, "check available() first"
-    return kernels[name]
-
-
-@contextmanager
-def torch_threads() -> Iterator[None]:
-    """A kernel call on as many numba threads as torch has, and torch's count as it was afterwards: numba's
-    OpenMP pool can share torch's OpenMP runtime and reset its thread count (measured: 1 -> 2 after the
-    first call), which would oversubscribe one-thread grid jobs."""
-    numba = kernel("numba")
-    threads = torch.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-
-
-def _switched_off() -> bool:
-    return os.environ.get("NEURALKG_DISTIL_KERNELS", "1").strip().lower() in ("0", "false", "no", "off")
-
-
-def available() -> bool:
-    """Whether the fused kernels can run here (numba importable, not switched off)."""
-    return not _switched_off() and _get() is not None
-
-
-def unavailable_reason() -> str | None:
-    """Why :func:`available` is False (None when it is True)."""
-    if _switched_off():
-        return "switched off by NEURALKG_DISTIL_KERNELS=0"
-    return None if _get() is not None else _failed
+_MODULE = "neuralkg_distil.evaluation.numba_kernels"
 
 
 # Above this query width a dot product is faster as BLAS matrix products on the torch path
@@ -109,12 +44,6 @@ DOT_MAX_WIDTH = 160
 def suits(form: Any) -> bool:
     """Whether the fused kernel is the faster path for ``form``."""
     return not (form.kind == "dot" and form.queries.shape[1] > DOT_MAX_WIDTH)
-
-
-def _tile_width(dim: int) -> int:
-    # About 256 KiB of entity columns per tile (L2-resident across a group of queries);
-    # a multiple of 16 so the vector loops have no remainder on full tiles.
-    return int(min(4096, max(256, (65536 // max(1, dim)) // 16 * 16)))
 
 
 def _known_csr(known: tuple[Tensor, Tensor] | None, rows: int, num_ent: int, targets: Tensor | None) -> tuple[np.ndarray, np.ndarray]:
@@ -141,12 +70,11 @@ def stream_form(form: Any, num_ent: int, k: int, targets: Tensor | None,
     ``k`` is 0) and, with ``targets``, the per-query counts and target scores (else None).
     ``tile_width`` (entities per tile) is chosen from the dimension unless given (tests).
     """
-    kernels = _get()
-    assert kernels is not None, "check available() first"
-    queries = np.ascontiguousarray(form.queries.detach().to(torch.float32).numpy())
+    stream = kernels.load(_MODULE).stream
+    queries = kernels.as_float32(form.queries)
     cols = form.columns.numpy()
     rows = queries.shape[0]
-    aux = (np.ascontiguousarray(form.aux.detach().to(torch.float32).numpy()) if form.aux is not None
+    aux = (kernels.as_float32(form.aux) if form.aux is not None
            else np.empty((rows, 0), np.float32))
     post = np.array([form.mult, form.add, form.lo, form.hi], np.float32)
     kk = min(int(k), num_ent)
@@ -158,9 +86,9 @@ def stream_form(form: Any, num_ent: int, k: int, targets: Tensor | None,
     better = np.zeros(rows, np.int64)
     at_least = np.zeros(rows, np.int64)
     ptr, kcols = _known_csr(known, rows, num_ent, t)
-    width = int(tile_width) if tile_width else _tile_width(queries.shape[1])
-    with torch_threads():
-        kernels["stream"](KINDS.index(form.kind), queries, cols, aux, width, 8, post, kk, top_v, top_i, t_np,
+    width = int(tile_width) if tile_width else kernels.tile_width(queries.shape[1])
+    with kernels.torch_threads():
+        stream(KINDS.index(form.kind), queries, cols, aux, width, 8, post, kk, top_v, top_i, t_np,
                           target_score, ptr, kcols, better, at_least)
     values = ids = None
     if kk:

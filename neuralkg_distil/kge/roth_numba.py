@@ -1,6 +1,6 @@
 """The numba kernel behind :mod:`neuralkg_distil.kge.roth_topk` (imported only when numba is).
 
-Module-level and closure-free, like :mod:`neuralkg_distil.evaluation.numba_kernels`, so numba's on-disk
+Module-level and closure-free, like :mod:`neuralkg_distil.kernels.tiles`, so numba's on-disk
 cache serves later processes. Every constant is float32: a Python float would promote the tile loops
 to float64 and halve their vector width.
 """
@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from neuralkg_distil.evaluation.numba_kernels import tile_dot
+from neuralkg_distil.kernels.tiles import tile_dot
 
 ONE, TWO = np.float32(1.0), np.float32(2.0)
 SLACK = np.float32(1.0 + 1e-4)  # widens the bound: float32 rounding never rejects a true top-k entity

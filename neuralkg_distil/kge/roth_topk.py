@@ -25,18 +25,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from neuralkg_distil import kernels
+from neuralkg_distil.kernels import as_float32 as _np32
+from neuralkg_distil.kernels import available
 
-def available() -> bool:
-    """Whether the kernel can run (numba importable and the fused CPU kernels not switched off)."""
-    from neuralkg_distil.evaluation import cpu_kernels
-
-    return cpu_kernels.available()
-
-
-def _tile_width(dim: int) -> int:
-    from neuralkg_distil.evaluation.cpu_kernels import _tile_width as width
-
-    return width(dim)
+_MODULE = "neuralkg_distil.kge.roth_numba"
 
 
 class SortedEntities:
@@ -48,14 +41,10 @@ class SortedEntities:
         bias = bias.detach().reshape(-1).to("cpu", torch.float32)
         self.order = torch.argsort(bias, descending=True)
         self.bias = np.ascontiguousarray(bias[self.order].numpy())
-        self.width = int(tile_width) if tile_width else _tile_width(dim)
+        self.width = int(tile_width) if tile_width else kernels.tile_width(dim)
         pad = (-self.bias.shape[0]) % self.width
         padded = np.concatenate([self.bias, np.full(pad, -np.inf, np.float32)])
         self.tile_bmax = np.ascontiguousarray(padded.reshape(-1, self.width).max(1))
-
-
-def _np32(t: Tensor) -> np.ndarray:
-    return np.ascontiguousarray(t.detach().to("cpu", torch.float32).numpy())
 
 
 def hyperbolic_topk(x: Tensor, columns: Tensor, gain: Optional[Tensor], y2: Tensor, c: float, bias_row: Tensor,
@@ -67,16 +56,14 @@ def hyperbolic_topk(x: Tensor, columns: Tensor, gain: Optional[Tensor], y2: Tens
     ``y_e = gain[e] * columns[:, e]`` (``gain`` None: 1); ``y2``: ``|y_e|^2`` in that order; ``c``: the
     curvature, the same for every row.
     """
-    from neuralkg_distil.evaluation import cpu_kernels
-
-    kernel = cpu_kernels.kernel("roth_topk")
+    kernel = kernels.load(_MODULE).topk
     num_ent = int(columns.shape[1])
     k = min(int(k), num_ent)
     gain_np = _np32(gain) if gain is not None else np.ones(num_ent, np.float32)
     xs = _np32(x)
     out_v = np.full((xs.shape[0], k), -np.inf, np.float32)
     out_i = np.full((xs.shape[0], k), -1, np.int64)
-    with cpu_kernels.torch_threads():
+    with kernels.torch_threads():
         kernel(xs, _np32(columns), gain_np, _np32(y2.reshape(-1)), _np32((x * x).sum(-1)), np.float32(c),
                _np32(bias_row.reshape(-1)), entities.bias, entities.tile_bmax, entities.width, 8, k,
                float(eps), float(min_norm), out_v, out_i)
