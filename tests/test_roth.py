@@ -66,6 +66,50 @@ def test_no_nan_at_the_boundary(scale, raw_c):
             assert p.grad is None or torch.isfinite(p.grad).all(), name
 
 
+@pytest.mark.parametrize("scale", [1e-3, 0.3, 1.5, 6.0])
+@pytest.mark.parametrize("layout", ["per-triple", "shared"])
+@pytest.mark.parametrize("mode", ["head-batch", "tail-batch"])
+def test_candidates_from_dot_products_equal_the_mobius_form(scale, layout, mode):
+    """The training path scores candidates from dot products (no Mobius arithmetic on ``B x K x d``): its
+    scores and gradients equal the model's forward at the origin's scale, mid-ball, and out where exp0
+    saturates and the Mobius sum of some head candidates lands past the ball's limit, so the projection
+    runs on both paths (float64). There the distance's own clamp usually decides the score, so the
+    projection seldom changes a value: the check is that both paths agree in that regime."""
+    from neuralkg_distil.kge import roth
+
+    torch.manual_seed(3)
+    model = build_model(ModelSpec("RotH", 6, 30, 4)).double()
+    with torch.no_grad():
+        for table in (model.ent_emb, model.rel_emb):
+            table.weight.normal_(0, scale)
+        model.rel_c.weight.copy_(torch.tensor([[-1.0], [0.0], [1.0], [2.5]], dtype=torch.float64))
+        model.ent_bh.weight.normal_(0, 0.3)
+        model.ent_bt.weight.normal_(0, 0.3)
+    pos = torch.stack([torch.randint(0, 30, (9,)), torch.randint(0, 4, (9,)), torch.randint(0, 30, (9,))], 1)
+    neg = torch.randint(0, 30, (3, 7)) if layout == "shared" else torch.randint(0, 30, (9, 7))
+    expanded = neg.repeat_interleave(3, 0) if layout == "shared" else neg
+    scorer = scorer_for(model)
+
+    def scores_and_grads(fn):
+        model.zero_grad()
+        out = fn()
+        (out * torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+        return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    want, want_grads = scores_and_grads(lambda: model(pos, expanded, mode))
+    got, got_grads = scores_and_grads(lambda: scorer.score_batch(pos, neg, mode, shared=layout == "shared")[1])
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9)
+    assert got_grads.keys() == want_grads.keys()
+    for name in want_grads:
+        torch.testing.assert_close(got_grads[name], want_grads[name], rtol=1e-8, atol=1e-8, msg=lambda m: f"{name}: {m}")
+    if scale >= 1.5 and mode == "head-batch":  # the projection branch really runs
+        h = model.ent_emb.weight[expanded]
+        c = roth.curvature(model.rel_c.weight[pos[:, 1]]).unsqueeze(1)
+        raw = roth.mobius_add(roth.expmap0(roth.givens(model.rel_rot.weight[pos[:, 1]].unsqueeze(1), h), c),
+                              roth.expmap0(model.rel_emb.weight[pos[:, 1]].unsqueeze(1), c), c)
+        assert (raw.norm(dim=-1) > (1 - roth.BALL_EPS) / c.squeeze(-1).sqrt()).any()
+
+
 def test_paper_initialisation_is_near_the_origin():
     model = build_model(ModelSpec("RotH", 32, 500, 10, margin=12.0))
     assert model.ent_emb.weight.std() < 2e-3  # not NeuralKG's +-(gamma + 2) / dim = +-0.44

@@ -98,11 +98,14 @@ def pairwise_distance(xy: Tensor, x2: Tensor, y2: Tensor, c: Tensor) -> Tensor:
     return _distance_from_norm(num2.clamp_min(MIN_NORM**2).sqrt(), c)
 
 
-def givens(rot: Tensor, x: Tensor) -> Tensor:
-    """Rotate each coordinate pair of ``x`` by the angle of the matching (normalised) pair of ``rot``."""
+def givens(rot: Tensor, x: Tensor, inverse: bool = False) -> Tensor:
+    """Rotate each coordinate pair of ``x`` by the angle of the matching (normalised) pair of ``rot``
+    (by minus that angle with ``inverse``: the transpose, so ``<Rot x, v> = <x, Rot^-1 v>``)."""
     pairs = rot.unflatten(-1, (-1, 2))
     pairs = pairs / (pairs * pairs).sum(-1, keepdim=True).clamp_min(MIN_NORM**2).sqrt()
     cos, sin = pairs[..., 0], pairs[..., 1]
+    if inverse:
+        sin = -sin
     xp = x.unflatten(-1, (-1, 2))
     x0, x1 = xp[..., 0], xp[..., 1]
     return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1).flatten(-2)
@@ -296,23 +299,55 @@ class RotHScorer(_BaseScorer):
         return values, ids
 
     def _train_scores(self, h, r, t, negatives, head, layout):
+        """The positives by :func:`roth_score`; the candidates from dot products (:func:`_tail_candidates`,
+        :func:`_head_candidates`): one pass over the looked-up ``K x d`` rows instead of the dozen of the
+        Mobius arithmetic, the rest on ``(B, K)`` scalars."""
         m = self.model
         eh, et, cand = _lookup(m.ent_emb.weight, h, t, negatives)
         bias_table = m.ent_bh if head else m.ent_bt
         cand_bias = _rows(bias_table.weight, negatives.reshape(-1)).view(negatives.shape)
-        b_h, b_t = _rows(m.ent_bh.weight, h).squeeze(-1), _rows(m.ent_bt.weight, t).squeeze(-1)
+        b_h, b_t = _rows(m.ent_bh.weight, h), _rows(m.ent_bt.weight, t)
         trans, rot = _rows(m.rel_emb.weight, r), _rows(m.rel_rot.weight, r)
-        raw_c = _rows(m.rel_c.weight, r)
-        pos = roth_score(eh, trans, rot, curvature(raw_c), et, b_h, b_t)
-        q = layout.queries  # rows to (B, d) or (C, S, d); the candidates then broadcast as (B, K, d) / (C, 1, K, d)
-        # the curvature after the padding: a padded row's raw 0 gives softplus(0), not c = 0 (NaN gradients)
-        rel = [q(trans).unsqueeze(-2), q(rot).unsqueeze(-2), curvature(q(raw_c)).unsqueeze(-2)]
-        cand, cand_bias = layout.candidates(cand), layout.candidates(cand_bias)
+        c = curvature(_rows(m.rel_c.weight, r))  # (B, 1)
+        pos = roth_score(eh, trans, rot, c, et, b_h.squeeze(-1), b_t.squeeze(-1))
+        e2 = layout.per_row((cand * cand).sum(-1))  # (B, K): |e|^2 of each row's candidates
         if head:
-            neg = roth_score(cand, *rel, q(et).unsqueeze(-2), cand_bias, q(b_t[:, None]))
+            dist = _head_candidates(layout, cand, e2, trans, rot, c, expmap0(et, c))
+            neg = layout.per_row(cand_bias) + b_t - dist * dist
         else:
-            neg = roth_score(q(eh).unsqueeze(-2), *rel, cand, q(b_h[:, None]), cand_bias)
-        return pos, layout.finish(neg)
+            dist = _tail_candidates(layout, cand, e2, roth_query(eh, trans, rot, c), c)
+            neg = b_h + layout.per_row(cand_bias) - dist * dist
+        return pos, neg
+
+
+def _tail_candidates(layout, cand: Tensor, e2: Tensor, x: Tensor, c: Tensor) -> Tensor:
+    """``d_c(x_b, exp0(e_k))`` for each row's query point ``x`` (``(B, d)``) and candidate tails: exp0 scales
+    ``e`` by a gain of ``|e|`` alone, so ``<x, y>`` and ``|y|^2`` follow from ``<x, e>`` and ``|e|^2``."""
+    gain = _exp_gain(c.sqrt() * e2.clamp_min(MIN_NORM**2).sqrt())
+    return pairwise_distance(gain * layout.dot(x, cand), (x * x).sum(-1, keepdim=True), gain * gain * e2, c)
+
+
+def _head_candidates(layout, cand: Tensor, e2: Tensor, trans: Tensor, rot: Tensor, c: Tensor, y: Tensor) -> Tensor:
+    """``d_c(q_k, y_b)`` for candidate heads ``e_k``, ``q_k = proj(u_k (+) v)``, ``u_k = exp0(Rot e_k)``,
+    ``v = exp0(trans)``, and each row's tail point ``y``. A rotation keeps norms and moves to the other
+    side of a dot product as its inverse, so ``<u, v>``, ``<u, y>`` and ``|u|^2`` come from two dot
+    products with ``e``, and the Mobius sum's ``|q|^2`` and ``<q, y>`` from those (it is ``(A u + B v) / D``)."""
+    v = expmap0(trans, c)
+    gain = _exp_gain(c.sqrt() * e2.clamp_min(MIN_NORM**2).sqrt())
+    uv = gain * layout.dot(givens(rot, v, inverse=True), cand)
+    uy = gain * layout.dot(givens(rot, y, inverse=True), cand)
+    u2 = gain * gain * e2
+    v2, y2, vy = (v * v).sum(-1, keepdim=True), (y * y).sum(-1, keepdim=True), (v * y).sum(-1, keepdim=True)
+    a = 1 + 2 * c * uv + c * v2
+    b = 1 - c * u2
+    den = (1 + 2 * c * uv + c * c * u2 * v2).clamp_min(MIN_NORM)
+    q2 = (a * a * u2 + 2 * a * b * uv + b * b * v2) / (den * den)
+    qy = (a * uy + b * vy) / den
+    # project(): a point rounded onto or past the boundary is scaled back to the limit
+    limit = (1 - BALL_EPS) / c.sqrt()
+    norm = q2.clamp_min(MIN_NORM**2).sqrt()
+    scale = torch.where(norm > limit, limit / norm, torch.ones_like(norm))
+    return pairwise_distance(scale * qy, scale * scale * q2, y2, c)
 
 
 class RotHAdapter(KgeAdapter):

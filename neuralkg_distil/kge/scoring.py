@@ -438,6 +438,12 @@ class _Layout:
     def finish(self, scores: Tensor) -> Tensor:
         return scores.reshape(-1, self.k)[: self.rows] if self.shared else scores
 
+    def per_row(self, values: Tensor) -> Tensor:
+        """A per-candidate ``(B, K)`` / ``(C, K)`` quantity as ``(B, K)``: each row gets its chunk's."""
+        if not self.shared:
+            return values
+        return self.finish(values.unsqueeze(1).expand(self.chunks, self.size, self.k))
+
     def dot(self, q: Tensor, cand: Tensor) -> Tensor:
         """``q . cand`` for every candidate: ``(B, K)``, by one batched matrix product."""
         if self.shared:
