@@ -85,9 +85,11 @@ def test_candidates_from_dot_products_equal_the_mobius_form(scale, layout, mode)
         model.rel_c.weight.copy_(torch.tensor([[-1.0], [0.0], [1.0], [2.5]], dtype=torch.float64))
         model.ent_bh.weight.normal_(0, 0.3)
         model.ent_bt.weight.normal_(0, 0.3)
-    pos = torch.stack([torch.randint(0, 30, (9,)), torch.randint(0, 4, (9,)), torch.randint(0, 30, (9,))], 1)
-    neg = torch.randint(0, 30, (3, 7)) if layout == "shared" else torch.randint(0, 30, (9, 7))
-    expanded = neg.repeat_interleave(3, 0) if layout == "shared" else neg
+        model.rel_rot.weight[3, :2] = 0.0  # a zero pair: the angle 0, as in the forward
+    pos = torch.stack([torch.randint(0, 30, (10,)), torch.randint(0, 4, (10,)), torch.randint(0, 30, (10,))], 1)
+    # shared: 3 chunks of ceil(10 / 3) = 4 rows, the last one padded
+    neg = torch.randint(0, 30, (3, 7)) if layout == "shared" else torch.randint(0, 30, (10, 7))
+    expanded = neg.repeat_interleave(4, 0)[:10] if layout == "shared" else neg
     scorer = scorer_for(model)
 
     def scores_and_grads(fn):
@@ -108,6 +110,48 @@ def test_candidates_from_dot_products_equal_the_mobius_form(scale, layout, mode)
         raw = roth.mobius_add(roth.expmap0(roth.givens(model.rel_rot.weight[pos[:, 1]].unsqueeze(1), h), c),
                               roth.expmap0(model.rel_emb.weight[pos[:, 1]].unsqueeze(1), c), c)
         assert (raw.norm(dim=-1) > (1 - roth.BALL_EPS) / c.squeeze(-1).sqrt()).any()
+
+
+def test_candidate_heads_projected_back_inside_the_ball():
+    """A translation and head candidates far out along one direction: their Mobius sum lands past the ball's
+    limit, and the projection decides the score (without it those candidates score about -153 instead of 0):
+    the dot-product path projects as the forward does."""
+    model = build_model(ModelSpec("RotH", 4, 5, 1)).double()
+    far = 8 * torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64)
+    with torch.no_grad():
+        model.rel_rot.weight[:] = torch.tensor([1.0, 0.0, 1.0, 0.0])  # the identity rotation
+        model.rel_c.weight.fill_(0.5)
+        model.rel_emb.weight[0] = far
+        model.ent_emb.weight[:] = far
+        model.ent_emb.weight[1] = torch.tensor([0.0, 0.3, 0.0, 0.0])
+    pos, neg = torch.tensor([[0, 0, 2], [3, 0, 4]]), torch.tensor([[0, 1, 2], [3, 4, 1]])
+    want = model(pos, neg, "head-batch")
+    far_heads = neg != 1
+    assert (want[far_heads].abs() < 1e-6).all() and (want[~far_heads] < -100).all()  # the projection decides
+    torch.testing.assert_close(scorer_for(model).score_batch(pos, neg, "head-batch")[1], want, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(scorer_for(model).score_heads(pos[:, 1], pos[:, 2]).gather(1, neg), want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["head-batch", "tail-batch"])
+def test_candidates_in_float32_are_as_accurate_as_the_forward(mode):
+    """float32 against float64 truth on random candidates, tangent scales from the origin to norms near 1: the
+    dot-product training path's error stays within twice the float32 forward's (plus 1e-6)."""
+    import copy
+
+    torch.manual_seed(1)
+    for scale in (0.05, 0.3, 1.0):
+        exact = build_model(ModelSpec("RotH", 32, 200, 4)).double()
+        with torch.no_grad():
+            for table in (exact.ent_emb, exact.rel_emb):
+                table.weight.normal_(0, scale / 32**0.5)
+        pos = torch.stack([torch.randint(0, 200, (32,)), torch.randint(0, 4, (32,)), torch.randint(0, 200, (32,))], 1)
+        neg = torch.randint(0, 200, (32, 50))
+        single = copy.deepcopy(exact).float()
+        with torch.no_grad():
+            truth = exact(pos, neg, mode)
+            forward_error = (single(pos, neg, mode).double() - truth).abs().max().item()
+            error = (scorer_for(single).score_batch(pos, neg, mode)[1].double() - truth).abs().max().item()
+        assert error <= 2 * forward_error + 1e-6, (scale, error, forward_error)
 
 
 def test_paper_initialisation_is_near_the_origin():
@@ -156,8 +200,10 @@ def test_fused_top_k_equals_a_brute_force_sort(monkeypatch, scale, bias):
 
     from neuralkg_distil import kernels
 
-    if not kernels.available():
-        pytest.skip(f"the fused kernels cannot run here: {kernels.unavailable_reason()}")
+    from neuralkg_distil.kge import roth_topk
+
+    if not roth_topk.available():
+        pytest.skip(f"the fused kernels cannot run here: {kernels.unavailable_reason(roth_topk._MODULE)}")
     monkeypatch.setattr(kernels, "tile_width", lambda dim: 64)
     torch.manual_seed(0)
     model = build_model(ModelSpec("RotH", 8, 1500, 4))

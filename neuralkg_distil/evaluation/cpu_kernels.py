@@ -27,12 +27,21 @@ import torch
 from torch import Tensor
 
 from neuralkg_distil import kernels
-from neuralkg_distil.kernels import available, unavailable_reason
 
 __all__ = ["available", "unavailable_reason", "stream_form", "suits", "KINDS"]
 
 KINDS = ("dot", "l1", "l1_hyperplane", "modulus")
 _MODULE = "neuralkg_distil.evaluation.numba_kernels"
+
+
+def available() -> bool:
+    """Whether the fused stream can run here (numba and its kernel module importable, not switched off)."""
+    return kernels.available(_MODULE)
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`available` is False (None when it is True)."""
+    return kernels.unavailable_reason(_MODULE)
 
 
 # Above this query width a dot product is faster as BLAS matrix products on the torch path

@@ -22,52 +22,53 @@ from torch import Tensor
 
 __all__ = ["available", "unavailable_reason", "load", "torch_threads", "tile_width", "as_float32"]
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # reentrant: a kernel module may itself load another while being imported
 _numba: Optional[ModuleType] = None
-_failed: Optional[str] = None
 _modules: Dict[str, ModuleType] = {}
+_failures: Dict[str, str] = {}  # "numba" or a kernel module -> why it cannot be imported (tried once)
 
 
-def _numba_module() -> Optional[ModuleType]:
-    """numba, imported once; None (and the reason kept) where it cannot be."""
-    global _numba, _failed
-    if _numba is None and _failed is None:
-        with _lock:
-            if _numba is None and _failed is None:
-                try:
-                    import numba
-
-                    _numba = numba
-                except Exception as exc:  # numba missing or unusable: the torch paths run
-                    _failed = f"{type(exc).__name__}: {exc}"
-    return _numba
+def _import(name: str) -> Optional[ModuleType]:
+    """``name`` imported once; None, and the reason kept, where that fails (numba missing or unusable, a
+    kernel module whose ``@njit(cache=True)`` finds no writable cache folder, ...): the torch paths run."""
+    found = _modules.get(name)
+    if found is not None or name in _failures:
+        return found
+    with _lock:
+        if name not in _modules and name not in _failures:
+            try:
+                _modules[name] = importlib.import_module(name)
+            except Exception as exc:
+                _failures[name] = f"{type(exc).__name__}: {exc}"
+    return _modules.get(name)
 
 
 def _switched_off() -> bool:
     return os.environ.get("NEURALKG_DISTIL_KERNELS", "1").strip().lower() in ("0", "false", "no", "off")
 
 
-def available() -> bool:
-    """Whether the kernels can run here (numba importable, not switched off)."""
-    return not _switched_off() and _numba_module() is not None
+def available(module: Optional[str] = None) -> bool:
+    """Whether the kernels can run here (numba importable, not switched off) and, given ``module`` (a dotted
+    name), that kernel module imports too."""
+    if _switched_off() or _import("numba") is None:
+        return False
+    return module is None or _import(module) is not None
 
 
-def unavailable_reason() -> Optional[str]:
+def unavailable_reason(module: Optional[str] = None) -> Optional[str]:
     """Why :func:`available` is False (None when it is True)."""
     if _switched_off():
         return "switched off by NEURALKG_DISTIL_KERNELS=0"
-    return None if _numba_module() is not None else _failed
+    if not available(module):
+        return _failures.get("numba") or (_failures.get(module) if module else None)
+    return None
 
 
 def load(module: str) -> ModuleType:
     """The kernel module ``module`` (dotted name), imported on first use: numba compiles its functions on
-    their first call and caches them on disk. Check :func:`available` first."""
-    assert available(), "check available() first"
-    found = _modules.get(module)
-    if found is None:
-        with _lock:
-            found = _modules.setdefault(module, importlib.import_module(module))
-    return found
+    their first call and caches them on disk. Check :func:`available` (with ``module``) first."""
+    assert available(module), f"check available({module!r}) first: {unavailable_reason(module)}"
+    return _modules[module]
 
 
 @contextmanager
@@ -75,7 +76,7 @@ def torch_threads() -> Iterator[None]:
     """A kernel call on as many numba threads as torch has, and torch's count as it was afterwards: numba's
     OpenMP pool can share torch's OpenMP runtime and reset its thread count (measured: 1 -> 2 after the
     first call), which would oversubscribe one-thread grid jobs."""
-    numba = _numba_module()
+    numba = _import("numba")
     assert numba is not None, "check available() first"
     threads = torch.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))

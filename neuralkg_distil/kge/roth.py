@@ -102,7 +102,10 @@ def givens(rot: Tensor, x: Tensor, inverse: bool = False) -> Tensor:
     """Rotate each coordinate pair of ``x`` by the angle of the matching (normalised) pair of ``rot``
     (by minus that angle with ``inverse``: the transpose, so ``<Rot x, v> = <x, Rot^-1 v>``)."""
     pairs = rot.unflatten(-1, (-1, 2))
-    pairs = pairs / (pairs * pairs).sum(-1, keepdim=True).clamp_min(MIN_NORM**2).sqrt()
+    sq = (pairs * pairs).sum(-1, keepdim=True)
+    # a zero pair is the angle 0 (not a map to 0): every rotation then keeps norms, which the dot-product
+    # scores of the candidates rely on
+    pairs = torch.where(sq > MIN_NORM**2, pairs / sq.clamp_min(MIN_NORM**2).sqrt(), torch.tensor([1.0, 0.0]).to(pairs))
     cos, sin = pairs[..., 0], pairs[..., 1]
     if inverse:
         sin = -sin
@@ -227,23 +230,33 @@ class RotHScorer(_BaseScorer):
         return out
 
     def score_heads(self, r: LongTensor, t: LongTensor, entities: "slice | Tensor | None" = None) -> Tensor:
-        """Scores of ``(e, r_b, t_b)`` for all ``e`` (or the ``entities`` given)."""
+        """Scores of ``(e, r_b, t_b)`` for all ``e`` (or the ``entities`` given), by :func:`_head_distance`
+        from two matrix products with the entity table: no per-relation ``N x d`` queries (FB15k-237's 237
+        relations would build 237 of them per batch). The relation enters each entity only through exp0's
+        gain at its curvature, a ``1 x N`` row per relation."""
         r, t = self._ids(r), self._ids(t)
         m = self.model
         ents = self._candidates(m.ent_emb.weight, entities)
+        e2 = (ents * ents).sum(-1).unsqueeze(0)  # (1, N)
+        norms = e2.clamp_min(MIN_NORM**2).sqrt()
         b_h = self._candidates(m.ent_bh.weight, entities).T
+        trans, rot, c = self._relation(r)
+        v, y = expmap0(trans, c), expmap0(m.ent_emb.weight[t], c)
+        both = torch.cat([givens(rot, v, inverse=True), givens(rot, y, inverse=True)], dim=0)  # (2B, d)
+        v2, y2, vy = _row_terms(v, y)
+        b_t = m.ent_bt.weight[t]
         out = torch.empty(r.shape[0], ents.shape[0], dtype=ents.dtype, device=ents.device)
         step = _block_rows(ents.shape[0], ents.device)
         for rel in torch.unique(r).tolist():
-            trans, rot, c = self._relation(torch.tensor([rel], device=r.device))
-            queries = roth_query(ents, trans, rot, c)  # (N, d): every candidate head under this relation
-            queries_t, q2 = queries.T, (queries * queries).sum(-1).unsqueeze(0)
             rel_rows = (r == rel).nonzero().squeeze(1)
+            c_r = c[rel_rows[:1]]
+            gain = _exp_gain(c_r.sqrt() * norms)  # (1, N)
+            u2 = gain * gain * e2
             for i in range(0, rel_rows.shape[0], step):
                 rows = rel_rows[i:i + step]
-                y = expmap0(m.ent_emb.weight[t[rows]], c)  # (b, d)
-                dist = pairwise_distance(y @ queries_t, q2, (y * y).sum(-1, keepdim=True), c)
-                out[rows] = b_h + m.ent_bt.weight[t[rows]] - dist * dist
+                ev, ey = (both[torch.cat([rows, rows + r.shape[0]])] @ ents.T).split(rows.shape[0])
+                dist = _head_distance(gain * ev, gain * ey, u2, v2[rows], y2[rows], vy[rows], c_r)
+                out[rows] = b_h + b_t[rows] - dist * dist
         return out
 
     def _fused(self, k: int) -> bool:
@@ -276,32 +289,35 @@ class RotHScorer(_BaseScorer):
         return values, ids
 
     def topk_heads(self, r: LongTensor, t: LongTensor, k: int) -> Tuple[Tensor, Tensor]:
-        """The ``k`` best heads per row, as :meth:`topk_tails` (the distance is symmetric: the row's point
-        is the tail on the ball, the entities' the heads' queries under the row's relation)."""
+        """The ``k`` best heads per row without a score matrix, every row in one kernel call whatever its
+        relation (the scores of :meth:`score_heads`, from two dot products per entity); else the scores and
+        ``topk``."""
         if not self._fused(k):
             return super().topk_heads(r, t, k)
-        from neuralkg_distil.kge.roth_topk import SortedEntities, hyperbolic_topk
+        from neuralkg_distil.kge.roth_topk import SortedEntities, hyperbolic_topk_heads
 
         r, t = self._ids(r), self._ids(t)
         m = self.model
         ents = SortedEntities(m.ent_bh.weight, m.ent_emb.weight.shape[1])
         tangent = m.ent_emb.weight[ents.order]
-        values = torch.empty(r.shape[0], k)
-        ids = torch.empty(r.shape[0], k, dtype=torch.long)
-        for rel in torch.unique(r).tolist():
-            trans, rot, c = self._relation(torch.tensor([rel], device=r.device))
-            queries = roth_query(tangent, trans, rot, c)  # (N, d): every head under this relation
-            rows = (r == rel).nonzero().squeeze(1)
-            y = expmap0(m.ent_emb.weight[t[rows]], c)
-            values[rows], ids[rows] = hyperbolic_topk(y, queries.T.contiguous(), None, (queries * queries).sum(-1),
-                                                      float(c), m.ent_bt.weight[t[rows]], ents, k, eps=BALL_EPS,
-                                                      min_norm=MIN_NORM)
-        return values, ids
+        e2 = (tangent * tangent).sum(-1)
+        trans, rot, c = self._relation(r)
+        v, y = expmap0(trans, c), expmap0(m.ent_emb.weight[t], c)
+        rels, group_of_row = torch.unique(r, return_inverse=True)
+        gains = _exp_gain(curvature(m.rel_c.weight[rels]).sqrt() * e2.clamp_min(MIN_NORM**2).sqrt().unsqueeze(0))
+        return hyperbolic_topk_heads(givens(rot, v, inverse=True), givens(rot, y, inverse=True), tangent.T.contiguous(),
+                                     e2, gains, group_of_row, c, *_row_terms(v, y), m.ent_bt.weight[t], ents, k,
+                                     eps=BALL_EPS, min_norm=MIN_NORM)
 
     def _train_scores(self, h, r, t, negatives, head, layout):
         """The positives by :func:`roth_score`; the candidates from dot products (:func:`_tail_candidates`,
         :func:`_head_candidates`): one pass over the looked-up ``K x d`` rows instead of the dozen of the
-        Mobius arithmetic, the rest on ``(B, K)`` scalars."""
+        Mobius arithmetic, the rest on ``(B, K)`` scalars.
+
+        Precision: in float32 a candidate's absolute error is of the order of the forward's at the same
+        scale (a few 1e-4 at tangent norms near 1, tests/test_roth.py), but the expansion of
+        ``|(-x) (+) y|^2`` cancels where ``y`` nearly equals ``x``: a near-duplicate's tiny distance carries
+        that absolute error too (the all-entity scorer and the evaluation have the same limit)."""
         m = self.model
         eh, et, cand = _lookup(m.ent_emb.weight, h, t, negatives)
         bias_table = m.ent_bh if head else m.ent_bt
@@ -328,16 +344,25 @@ def _tail_candidates(layout, cand: Tensor, e2: Tensor, x: Tensor, c: Tensor) -> 
 
 
 def _head_candidates(layout, cand: Tensor, e2: Tensor, trans: Tensor, rot: Tensor, c: Tensor, y: Tensor) -> Tensor:
-    """``d_c(q_k, y_b)`` for candidate heads ``e_k``, ``q_k = proj(u_k (+) v)``, ``u_k = exp0(Rot e_k)``,
-    ``v = exp0(trans)``, and each row's tail point ``y``. A rotation keeps norms and moves to the other
-    side of a dot product as its inverse, so ``<u, v>``, ``<u, y>`` and ``|u|^2`` come from two dot
-    products with ``e``, and the Mobius sum's ``|q|^2`` and ``<q, y>`` from those (it is ``(A u + B v) / D``)."""
+    """``d_c(q_k, y_b)`` for candidate heads ``e_k`` (``q_k = proj(exp0(Rot e_k) (+) exp0(trans))``) and each
+    row's tail point ``y``, by :func:`_head_distance` from two dot products with ``e``."""
     v = expmap0(trans, c)
     gain = _exp_gain(c.sqrt() * e2.clamp_min(MIN_NORM**2).sqrt())
-    uv = gain * layout.dot(givens(rot, v, inverse=True), cand)
-    uy = gain * layout.dot(givens(rot, y, inverse=True), cand)
-    u2 = gain * gain * e2
-    v2, y2, vy = (v * v).sum(-1, keepdim=True), (y * y).sum(-1, keepdim=True), (v * y).sum(-1, keepdim=True)
+    return _head_distance(gain * layout.dot(givens(rot, v, inverse=True), cand),
+                          gain * layout.dot(givens(rot, y, inverse=True), cand), gain * gain * e2, *_row_terms(v, y), c)
+
+
+def _row_terms(v: Tensor, y: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """``|v|^2``, ``|y|^2`` and ``<v, y>`` per row, ``(B, 1)`` each."""
+    return (v * v).sum(-1, keepdim=True), (y * y).sum(-1, keepdim=True), (v * y).sum(-1, keepdim=True)
+
+
+def _head_distance(uv: Tensor, uy: Tensor, u2: Tensor, v2: Tensor, y2: Tensor, vy: Tensor, c: Tensor) -> Tensor:
+    """``d_c(proj(u (+) v), y)`` from ``<u, v>``, ``<u, y>``, ``|u|^2``, ``|v|^2``, ``|y|^2`` and ``<v, y>``
+    (broadcasting): ``u (+) v = (A u + B v) / D``, so its squared norm and its product with ``y`` follow from
+    those six, and so does its distance to ``y`` (:func:`pairwise_distance`). With ``u = exp0(Rot e)``, a
+    rotation keeps norms and moves to the other side of a dot product as its inverse: ``<u, v>`` and
+    ``<u, y>`` are exp0's gain times ``<e, Rot^-1 v>`` and ``<e, Rot^-1 y>``."""
     a = 1 + 2 * c * uv + c * v2
     b = 1 - c * u2
     den = (1 + 2 * c * uv + c * c * u2 * v2).clamp_min(MIN_NORM)

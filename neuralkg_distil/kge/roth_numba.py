@@ -135,3 +135,65 @@ def topk(x, cols, gain, y2, x2, c, bias_row, bias_ent, tile_bmax, width, group, 
                                                   tiny, top, bv[s], bi[s], count[s], thr[s])
         for b in range(g0, g1):
             finish_row(bv[b - g0], bi[b - g0], count[b - g0], k, out_v[b], out_i[b])
+
+
+@njit(fastmath={"contract"}, cache=True)
+def head_terms(ev, ey, gain, e2, c, v2, y2, vy, limit, w, nums, dens, min_norm, tiny):  # pragma: no cover - compiled
+    """Candidate heads: ``<e, Rot^-1 v>``, ``<e, Rot^-1 y>`` and ``|e|^2`` -> the numerator and squared
+    denominator of ``n^2 = |(-q) (+) y|^2`` with ``q = proj(exp0(Rot e) (+) v)`` (as ``roth._head_distance``)."""
+    c2 = c * c
+    for e in range(w):
+        g = gain[e]
+        uv, uy, u2 = g * ev[e], g * ey[e], g * g * e2[e]
+        a = ONE + TWO * c * uv + c * v2
+        b = ONE - c * u2
+        den = max(ONE + TWO * c * uv + c2 * u2 * v2, min_norm)
+        q2 = (a * a * u2 + TWO * a * b * uv + b * b * v2) / (den * den)
+        qy = (a * uy + b * vy) / den
+        s = min(ONE, limit / np.float32(math.sqrt(max(q2, tiny))))  # the projection back inside the ball
+        qy, q2 = s * qy, s * s * q2
+        aa = ONE - TWO * c * qy + c * y2
+        bb = ONE - c * q2
+        dd = max(ONE - TWO * c * qy + c2 * q2 * y2, min_norm)
+        nums[e] = aa * aa * q2 - TWO * aa * bb * qy + bb * bb * y2
+        dens[e] = dd * dd
+
+
+@njit(parallel=True, cache=True)
+def topk_heads(zv, wy, cols, e2, gains, group_of_row, c_row, v2, y2, vy, bias_row, bias_ent, tile_bmax, width, group,
+               k, eps, min_norm, out_v, out_i):  # pragma: no cover - compiled
+    """Top-``k`` heads of every row ``(?, r_b, t_b)``: each entity's query under the row's relation from two dot
+    products (``zv[b] = Rot^-1 exp0(trans)``, ``wy[b] = Rot^-1 exp0(t_b)``), ``gains[group_of_row[b]]`` its exp0
+    gain at the row's curvature; tiles, bound and buffer as :func:`topk`."""
+    rows, num_ent = zv.shape[0], cols.shape[1]
+    d_cap = math.atanh(1.0 - eps)
+    top, tiny, floor = np.float32(1.0 - eps), np.float32(min_norm * min_norm), np.float32(min_norm)
+    for gi in prange((rows + group - 1) // group):
+        g0 = gi * group
+        g1 = min(rows, g0 + group)
+        bv = np.empty((g1 - g0, 2 * k), np.float32)
+        bi = np.full((g1 - g0, 2 * k), -1, np.int64)
+        count = np.zeros(g1 - g0, np.int64)
+        thr = np.full(g1 - g0, -np.inf, np.float32)
+        ev, ey = np.empty(width, np.float32), np.empty(width, np.float32)
+        nums, dens = np.empty(width, np.float32), np.empty(width, np.float32)
+        for t0 in range(0, num_ent, width):
+            w = min(num_ent, t0 + width) - t0
+            for b in range(g0, g1):
+                s = b - g0
+                c = c_row[b]
+                bound = np.float32(np.inf)
+                if thr[s] > -np.inf:
+                    reach = bias_row[b] + tile_bmax[t0 // width] - thr[s]
+                    if reach <= 0:
+                        continue  # no entity of this tile (nor of a later one: biases fall) can beat it
+                    bound = bound_of(c, reach, d_cap)
+                tile_dot(zv[b], cols, cols, t0, w, ev)
+                tile_dot(wy[b], cols, cols, t0, w, ey)
+                limit = (ONE - np.float32(eps)) / np.float32(math.sqrt(c))
+                head_terms(ev, ey, gains[group_of_row[b], t0:t0 + w], e2[t0:t0 + w], c, v2[b], y2[b], vy[b], limit, w,
+                           nums, dens, floor, tiny)
+                count[s], thr[s] = push_survivors(nums, dens, w, t0, c, bound, bias_row[b], bias_ent[t0:t0 + w], k,
+                                                  tiny, top, bv[s], bi[s], count[s], thr[s])
+        for b in range(g0, g1):
+            finish_row(bv[b - g0], bi[b - g0], count[b - g0], k, out_v[b], out_i[b])

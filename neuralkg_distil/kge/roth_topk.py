@@ -27,9 +27,13 @@ from torch import Tensor
 
 from neuralkg_distil import kernels
 from neuralkg_distil.kernels import as_float32 as _np32
-from neuralkg_distil.kernels import available
 
 _MODULE = "neuralkg_distil.kge.roth_numba"
+
+
+def available() -> bool:
+    """Whether the kernel can run (numba and its module importable, the kernels not switched off)."""
+    return kernels.available(_MODULE)
 
 
 class SortedEntities:
@@ -67,4 +71,28 @@ def hyperbolic_topk(x: Tensor, columns: Tensor, gain: Optional[Tensor], y2: Tens
         kernel(xs, _np32(columns), gain_np, _np32(y2.reshape(-1)), _np32((x * x).sum(-1)), np.float32(c),
                _np32(bias_row.reshape(-1)), entities.bias, entities.tile_bmax, entities.width, 8, k,
                float(eps), float(min_norm), out_v, out_i)
+    return torch.from_numpy(out_v), entities.order[torch.from_numpy(out_i)]
+
+
+def hyperbolic_topk_heads(zv: Tensor, wy: Tensor, columns: Tensor, e2: Tensor, gains: Tensor, group_of_row: Tensor,
+                          c: Tensor, v2: Tensor, y2: Tensor, vy: Tensor, bias_row: Tensor, entities: SortedEntities,
+                          k: int, *, eps: float, min_norm: float) -> Tuple[Tensor, Tensor]:
+    """The ``k`` best heads per row, best first: ``(B, k)`` values and entity ids, every row in one call.
+
+    ``columns``: ``(d, N)`` tangent entity vectors in ``entities.order`` and ``e2`` their squared norms;
+    per row ``b``: ``zv[b] = Rot_b^-1 v_b`` and ``wy[b] = Rot_b^-1 y_b`` (``v`` the relation's translation and
+    ``y`` the tail on the ball), ``c[b]`` its curvature, ``v2``, ``y2``, ``vy`` the norms and product of
+    ``v`` and ``y``, ``bias_row[b]`` the tail's bias; ``gains[group_of_row[b]]`` the exp0 gain of every
+    entity at that curvature (one row per distinct relation)."""
+    kernel = kernels.load(_MODULE).topk_heads
+    num_ent = int(columns.shape[1])
+    k = min(int(k), num_ent)
+    rows = zv.shape[0]
+    out_v = np.full((rows, k), -np.inf, np.float32)
+    out_i = np.full((rows, k), -1, np.int64)
+    flat = [_np32(x.reshape(-1)) for x in (c, v2, y2, vy, bias_row)]
+    with kernels.torch_threads():
+        kernel(_np32(zv), _np32(wy), _np32(columns), _np32(e2.reshape(-1)), _np32(gains),
+               np.ascontiguousarray(group_of_row.to(torch.long).numpy()), *flat, entities.bias, entities.tile_bmax,
+               entities.width, 8, k, float(eps), float(min_norm), out_v, out_i)
     return torch.from_numpy(out_v), entities.order[torch.from_numpy(out_i)]
