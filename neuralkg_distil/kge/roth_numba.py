@@ -104,6 +104,25 @@ def finish_row(bv, bi, n, k, out_v, out_i):  # pragma: no cover - compiled
         out_i[j] = bi[order[j]]
 
 
+@njit(cache=True)
+def row_buffers(n, k):  # pragma: no cover - compiled
+    """A group's ``n`` rows: buffers of ``2k`` values and ids, their fill counts and running k-th scores."""
+    return (np.empty((n, 2 * k), np.float32), np.full((n, 2 * k), -1, np.int64), np.zeros(n, np.int64),
+            np.full(n, -np.inf, np.float32))
+
+
+@njit(cache=True)
+def tile_bound(thr, bias_row, tile_bmax, c, d_cap):  # pragma: no cover - compiled
+    """The bound of one row on one tile (inf before the row's buffer holds k); -1 when no entity of the tile,
+    nor of a later one (biases fall), can beat the row's k-th score."""
+    if thr == -np.inf:
+        return np.float32(np.inf)
+    reach = bias_row + tile_bmax - thr
+    if reach <= 0:
+        return np.float32(-1.0)
+    return bound_of(c, reach, d_cap)
+
+
 @njit(parallel=True, cache=True)
 def topk(x, cols, gain, y2, x2, c, bias_row, bias_ent, tile_bmax, width, group, k, eps, min_norm,
          out_v, out_i):  # pragma: no cover - compiled
@@ -114,21 +133,15 @@ def topk(x, cols, gain, y2, x2, c, bias_row, bias_ent, tile_bmax, width, group, 
     for gi in prange((rows + group - 1) // group):
         g0 = gi * group
         g1 = min(rows, g0 + group)
-        bv = np.empty((g1 - g0, 2 * k), np.float32)
-        bi = np.full((g1 - g0, 2 * k), -1, np.int64)
-        count = np.zeros(g1 - g0, np.int64)
-        thr = np.full(g1 - g0, -np.inf, np.float32)
+        bv, bi, count, thr = row_buffers(g1 - g0, k)
         dots, nums, dens = np.empty(width, np.float32), np.empty(width, np.float32), np.empty(width, np.float32)
         for t0 in range(0, num_ent, width):
             w = min(num_ent, t0 + width) - t0
             for b in range(g0, g1):
                 s = b - g0
-                bound = np.float32(np.inf)
-                if thr[s] > -np.inf:
-                    reach = bias_row[b] + tile_bmax[t0 // width] - thr[s]
-                    if reach <= 0:
-                        continue  # no entity of this tile (nor of a later one: biases fall) can beat it
-                    bound = bound_of(c, reach, d_cap)
+                bound = tile_bound(thr[s], bias_row[b], tile_bmax[t0 // width], c, d_cap)
+                if bound < 0:
+                    continue
                 tile_dot(x[b], cols, cols, t0, w, dots)
                 tile_terms(dots, gain[t0:t0 + w], y2[t0:t0 + w], c, x2[b], w, nums, dens, floor)
                 count[s], thr[s] = push_survivors(nums, dens, w, t0, c, bound, bias_row[b], bias_ent[t0:t0 + w], k,
@@ -171,10 +184,7 @@ def topk_heads(zv, wy, cols, e2, gains, group_of_row, c_row, v2, y2, vy, bias_ro
     for gi in prange((rows + group - 1) // group):
         g0 = gi * group
         g1 = min(rows, g0 + group)
-        bv = np.empty((g1 - g0, 2 * k), np.float32)
-        bi = np.full((g1 - g0, 2 * k), -1, np.int64)
-        count = np.zeros(g1 - g0, np.int64)
-        thr = np.full(g1 - g0, -np.inf, np.float32)
+        bv, bi, count, thr = row_buffers(g1 - g0, k)
         ev, ey = np.empty(width, np.float32), np.empty(width, np.float32)
         nums, dens = np.empty(width, np.float32), np.empty(width, np.float32)
         for t0 in range(0, num_ent, width):
@@ -182,12 +192,9 @@ def topk_heads(zv, wy, cols, e2, gains, group_of_row, c_row, v2, y2, vy, bias_ro
             for b in range(g0, g1):
                 s = b - g0
                 c = c_row[b]
-                bound = np.float32(np.inf)
-                if thr[s] > -np.inf:
-                    reach = bias_row[b] + tile_bmax[t0 // width] - thr[s]
-                    if reach <= 0:
-                        continue  # no entity of this tile (nor of a later one: biases fall) can beat it
-                    bound = bound_of(c, reach, d_cap)
+                bound = tile_bound(thr[s], bias_row[b], tile_bmax[t0 // width], c, d_cap)
+                if bound < 0:
+                    continue
                 tile_dot(zv[b], cols, cols, t0, w, ev)
                 tile_dot(wy[b], cols, cols, t0, w, ey)
                 limit = (ONE - np.float32(eps)) / np.float32(math.sqrt(c))
