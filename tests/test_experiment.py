@@ -376,6 +376,9 @@ def test_kept_rows_are_not_retrained_on_a_fresh_machine(tmp_path, small_graph, p
     assert rows[(8, "DS")]["mrr"] == before[(8, "DS")]["mrr"] == 0.5 and rows[(8, "DS")]["params"] == 80
     assert len(read_csv(fresh.output_dir / "results.csv")) == len(fresh.cells)  # the report keeps them
     assert "| 8 | DS | 0.500 |" in (fresh.output_dir / "results.md").read_text()
+    # and their curves: the rows carry them, so the plots still show every method
+    assert rows[(8, "DS")]["valid_curve"] == before[(8, "DS")]["valid_curve"] == "1:0.1 2:0.2 3:0.1 4:0.2"
+    assert set(method_curves(fresh, "tiny", "ComplEx", 16, 8)) == {"no-DS", "DS", "-S1", "-S2"}
 
     # One cell's row is missing: only its jobs run, its teacher among them (its folder is gone too).
     lines = committed.read_text().splitlines()

@@ -23,6 +23,9 @@ COLUMNS = (
     # not use them), whether it stopped early (true) or ran into its max_epochs cap (false), and
     # every job id of the cell (role=id;...), which --keep_rows checks before it trusts a row.
     "lr", "alpha", "beta", "converged", "max_epochs", "job_ids",
+    # The student's validation curve ("epoch:mrr epoch:mrr ..."), so a kept row still draws its curve on a
+    # machine where its job folders are gone.
+    "valid_curve",
 )
 # Lightning's epoch cap when --max_epochs is not given (and --max_steps is not either).
 DEFAULT_MAX_EPOCHS = 1000
@@ -174,6 +177,8 @@ def cell_row(exp: Experiment, cell: Cell) -> Dict[str, Any]:
         row["teacher_after_mrr"] = results["models"]["teacher"]["test"].get("mrr")
     row["hardware"] = meta.get("hardware")
     row["git_commit"] = meta.get("git_commit")
+    if cell.method != "teacher":
+        row["valid_curve"] = format_curve(cell_curve(exp, cell))
     return row
 
 
@@ -269,23 +274,43 @@ def plot(rows: Sequence[Dict[str, Any]], folder: Path) -> List[Path]:
 Curve = List[Tuple[int, float]]
 
 
+def format_curve(curve: Curve) -> Optional[str]:
+    """``"5:0.1653 10:0.3231"`` (epoch: validation MRR), or None for no curve."""
+    return " ".join(f"{e}:{m:.6g}" for e, m in curve) or None
+
+
+def parse_curve(text: Any) -> Curve:
+    """The curve :func:`format_curve` wrote (an empty list for a blank or unreadable cell)."""
+    try:
+        return [(int(e), float(m)) for e, m in (item.split(":") for item in str(text or "").split())]
+    except ValueError:
+        return []
+
+
+def cell_curve(exp: Experiment, cell: Cell) -> Curve:
+    """Valid MRR by epoch (1-based: epochs completed) of a finished student cell: its result job's curve,
+    for DS stage 1's then stage 2's shifted by stage 1's epochs; from the kept row where the folders are gone."""
+    jobs = exp.jobs_for(cell)
+    if not is_done(exp, jobs["result"]):
+        kept = kept_row(exp, cell)
+        return parse_curve(kept.get("valid_curve")) if kept else []
+    if cell.method == "DS":
+        first = [(e + 1, m) for e, m in curve_of(exp, jobs["stage1"])]
+        stage1 = results_of(exp, jobs["stage1"]) or {}
+        offset = stage1.get("epochs") or (first[-1][0] if first else 0)
+        return first + [(offset + e + 1, m) for e, m in curve_of(exp, jobs["result"])]
+    return [(e + 1, m) for e, m in curve_of(exp, jobs["result"])]
+
+
 def method_curves(exp: Experiment, dataset: str, model: str, tdim: int, sdim: int) -> Dict[str, Curve]:
-    """Valid MRR by epoch (1-based: epochs completed) of each finished student method of one cell
-    group: no-DS, -S2 (stage 1), DS (stage 1, then stage 2 shifted by stage 1's epochs) and -S1."""
+    """:func:`cell_curve` of each finished student method of one cell group (no-DS, -S2, DS, -S1, ...)."""
     curves: Dict[str, Curve] = {}
     for cell in exp.cells:
         if (cell.dataset, cell.model, cell.teacher_dim, cell.student_dim) != (dataset, model, tdim, sdim):
             continue
-        jobs = exp.jobs_for(cell)
-        if cell.method == "teacher" or not is_done(exp, jobs["result"]):
+        if cell.method == "teacher" or not cell_is_finished(exp, cell):
             continue
-        if cell.method == "DS":
-            first = [(e + 1, m) for e, m in curve_of(exp, jobs["stage1"])]
-            stage1 = results_of(exp, jobs["stage1"]) or {}
-            offset = stage1.get("epochs") or (first[-1][0] if first else 0)
-            curve = first + [(offset + e + 1, m) for e, m in curve_of(exp, jobs["result"])]
-        else:
-            curve = [(e + 1, m) for e, m in curve_of(exp, jobs["result"])]
+        curve = cell_curve(exp, cell)
         if curve:
             curves[cell.method] = curve
     return curves
