@@ -238,19 +238,17 @@ class RotHScorer(_BaseScorer):
         m = self.model
         ents = self._candidates(m.ent_emb.weight, entities)
         e2 = (ents * ents).sum(-1).unsqueeze(0)  # (1, N)
-        norms = e2.clamp_min(MIN_NORM**2).sqrt()
         b_h = self._candidates(m.ent_bh.weight, entities).T
         trans, rot, c = self._relation(r)
-        v, y = expmap0(trans, c), expmap0(m.ent_emb.weight[t], c)
-        both = torch.cat([givens(rot, v, inverse=True), givens(rot, y, inverse=True)], dim=0)  # (2B, d)
-        v2, y2, vy = _row_terms(v, y)
+        zv, wy, v2, y2, vy = _head_rows(trans, rot, c, expmap0(m.ent_emb.weight[t], c))
+        both = torch.cat([zv, wy], dim=0)  # (2B, d)
         b_t = m.ent_bt.weight[t]
         out = torch.empty(r.shape[0], ents.shape[0], dtype=ents.dtype, device=ents.device)
         step = _block_rows(ents.shape[0], ents.device)
         for rel in torch.unique(r).tolist():
             rel_rows = (r == rel).nonzero().squeeze(1)
             c_r = c[rel_rows[:1]]
-            gain = _exp_gain(c_r.sqrt() * norms)  # (1, N)
+            gain = _gain_of(e2, c_r)  # (1, N)
             u2 = gain * gain * e2
             for i in range(0, rel_rows.shape[0], step):
                 rows = rel_rows[i:i + step]
@@ -302,12 +300,11 @@ class RotHScorer(_BaseScorer):
         tangent = m.ent_emb.weight[ents.order]
         e2 = (tangent * tangent).sum(-1)
         trans, rot, c = self._relation(r)
-        v, y = expmap0(trans, c), expmap0(m.ent_emb.weight[t], c)
+        zv, wy, v2, y2, vy = _head_rows(trans, rot, c, expmap0(m.ent_emb.weight[t], c))
         rels, group_of_row = torch.unique(r, return_inverse=True)
-        gains = _exp_gain(curvature(m.rel_c.weight[rels]).sqrt() * e2.clamp_min(MIN_NORM**2).sqrt().unsqueeze(0))
-        return hyperbolic_topk_heads(givens(rot, v, inverse=True), givens(rot, y, inverse=True), tangent.T.contiguous(),
-                                     e2, gains, group_of_row, c, *_row_terms(v, y), m.ent_bt.weight[t], ents, k,
-                                     eps=BALL_EPS, min_norm=MIN_NORM)
+        gains = _gain_of(e2.unsqueeze(0), curvature(m.rel_c.weight[rels]))  # (relations, N)
+        return hyperbolic_topk_heads(zv, wy, tangent.T.contiguous(), e2, gains, group_of_row, c, v2, y2, vy,
+                                     m.ent_bt.weight[t], ents, k, eps=BALL_EPS, min_norm=MIN_NORM)
 
     def _train_scores(self, h, r, t, negatives, head, layout):
         """The positives by :func:`roth_score`; the candidates from dot products (:func:`_tail_candidates`,
@@ -336,25 +333,33 @@ class RotHScorer(_BaseScorer):
         return pos, neg
 
 
+def _gain_of(e2: Tensor, c: Tensor) -> Tensor:
+    """exp0's gain of vectors with squared norms ``e2`` at curvature ``c`` (broadcasting)."""
+    return _exp_gain(c.sqrt() * e2.clamp_min(MIN_NORM**2).sqrt())
+
+
+def _head_rows(trans: Tensor, rot: Tensor, c: Tensor, y: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """What a head query ``(?, r, t)`` contributes per row to :func:`_head_distance`: ``Rot^-1 v`` and
+    ``Rot^-1 y`` (``v = exp0(trans)``, ``y`` the tail on the ball), to take dot products with the candidate
+    heads, and ``|v|^2``, ``|y|^2``, ``<v, y>``."""
+    v = expmap0(trans, c)
+    return (givens(rot, v, inverse=True), givens(rot, y, inverse=True), (v * v).sum(-1, keepdim=True),
+            (y * y).sum(-1, keepdim=True), (v * y).sum(-1, keepdim=True))
+
+
 def _tail_candidates(layout, cand: Tensor, e2: Tensor, x: Tensor, c: Tensor) -> Tensor:
     """``d_c(x_b, exp0(e_k))`` for each row's query point ``x`` (``(B, d)``) and candidate tails: exp0 scales
     ``e`` by a gain of ``|e|`` alone, so ``<x, y>`` and ``|y|^2`` follow from ``<x, e>`` and ``|e|^2``."""
-    gain = _exp_gain(c.sqrt() * e2.clamp_min(MIN_NORM**2).sqrt())
+    gain = _gain_of(e2, c)
     return pairwise_distance(gain * layout.dot(x, cand), (x * x).sum(-1, keepdim=True), gain * gain * e2, c)
 
 
 def _head_candidates(layout, cand: Tensor, e2: Tensor, trans: Tensor, rot: Tensor, c: Tensor, y: Tensor) -> Tensor:
     """``d_c(q_k, y_b)`` for candidate heads ``e_k`` (``q_k = proj(exp0(Rot e_k) (+) exp0(trans))``) and each
     row's tail point ``y``, by :func:`_head_distance` from two dot products with ``e``."""
-    v = expmap0(trans, c)
-    gain = _exp_gain(c.sqrt() * e2.clamp_min(MIN_NORM**2).sqrt())
-    return _head_distance(gain * layout.dot(givens(rot, v, inverse=True), cand),
-                          gain * layout.dot(givens(rot, y, inverse=True), cand), gain * gain * e2, *_row_terms(v, y), c)
-
-
-def _row_terms(v: Tensor, y: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-    """``|v|^2``, ``|y|^2`` and ``<v, y>`` per row, ``(B, 1)`` each."""
-    return (v * v).sum(-1, keepdim=True), (y * y).sum(-1, keepdim=True), (v * y).sum(-1, keepdim=True)
+    zv, wy, v2, y2, vy = _head_rows(trans, rot, c, y)
+    gain = _gain_of(e2, c)
+    return _head_distance(gain * layout.dot(zv, cand), gain * layout.dot(wy, cand), gain * gain * e2, v2, y2, vy, c)
 
 
 def _head_distance(uv: Tensor, uy: Tensor, u2: Tensor, v2: Tensor, y2: Tensor, vy: Tensor, c: Tensor) -> Tensor:
